@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitFailure   = 1 // the command ran and failed
+	exitUsage     = 2 // bad flags or arguments
+	exitBadConfig = 3 // the configuration is invalid
+)
+
+type command struct {
+	name  string
+	args  string // synopsis of positional arguments
+	short string
+	run   func(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) int
+	flags func(fs *flag.FlagSet)
+}
+
+// cliEnv is what every command gets from run.
+type cliEnv struct {
+	stdout, stderr io.Writer
+	logLevel       string
+	logFormat      string
+}
+
+var commands = []command{
+	{name: "run", short: "run the daemon: poll, diff, store and push webhooks", run: cmdRun, flags: configFlag},
+	{name: "validate", short: "check a configuration file and print every error with its line", run: cmdValidate, flags: configFlag},
+	{name: "demo", short: "run a self-contained demo: a changing source, a job and a printing receiver", run: cmdDemo, flags: demoFlags},
+	{name: "health", args: "URL", short: "exit 0 when URL answers 2xx (container health checks)", run: cmdHealth, flags: healthFlags},
+	{name: "version", short: "print the version", run: cmdVersion},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "pollhook turns polling-only HTTP APIs into webhook event sources.\n\nUsage:\n  pollhook <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.short)
+	}
+	fmt.Fprintf(w, "\nRun 'pollhook <command> --help' for the flags of a command.\n")
+}
+
+// run is the whole program: it parses args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[1]
+	switch name {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitOK
+	case "-v", "--version":
+		name = "version"
+	}
+	for _, c := range commands {
+		if c.name != name {
+			continue
+		}
+		env := &cliEnv{stdout: stdout, stderr: stderr}
+		fs := flag.NewFlagSet("pollhook "+c.name, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.StringVar(&env.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+		fs.StringVar(&env.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, JSON otherwise)")
+		if c.flags != nil {
+			c.flags(fs)
+		}
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage: pollhook %s [flags] %s\n\n%s.\n\nFlags:\n", c.name, c.args, upperFirst(c.short))
+			fs.PrintDefaults()
+		}
+		if err := fs.Parse(args[2:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return exitOK
+			}
+			return exitUsage
+		}
+		return c.run(ctx, env, fs, fs.Args())
+	}
+	fmt.Fprintf(stderr, "pollhook: unknown command %q\n\n", name)
+	usage(stderr)
+	return exitUsage
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func configFlag(fs *flag.FlagSet) {
+	fs.String("config", "pollhook.yaml", "path to the YAML configuration `file`")
+}
+
+func flagString(fs *flag.FlagSet, name string) string {
+	return fs.Lookup(name).Value.String()
+}
+
+// logger builds the process logger: JSON unless stderr is a terminal.
+func (e *cliEnv) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: expected debug, info, warn or error", e.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := e.logFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := e.stderr.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: expected json, text or auto", e.logFormat)
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func cmdVersion(_ context.Context, env *cliEnv, _ *flag.FlagSet, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(env.stderr, "pollhook version: unexpected argument %q\n", args[0])
+		return exitUsage
+	}
+	fmt.Fprintf(env.stdout, "pollhook %s\n", versionString())
+	return exitOK
+}

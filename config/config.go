@@ -1,0 +1,165 @@
+// Package config reads, expands, defaults and validates pollhook's YAML
+// configuration. Every error names the file, line and column.
+//
+// Load and Parse do everything before anything starts: strict decoding
+// (unknown fields are rejected at every level), ${VAR} and ${VAR:-default}
+// expansion inside values, *_file secrets, defaults, then validation. They
+// report every problem in the file at once, each as
+// FILE:LINE:COL: path.to.field: what is wrong and what is expected.
+//
+// Secrets never print: Secret and sensitive Headers values render as
+// "<secret>" through fmt, JSON and YAML, and Config.Redacted dumps a
+// configuration that is safe to show.
+package config
+
+import (
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server       Server                  `yaml:"server"`
+	Store        Store                   `yaml:"store"`
+	Destinations map[string]*Destination `yaml:"destinations"`
+	Jobs         []*Job                  `yaml:"jobs"`
+}
+
+// Server configures the HTTP listener for health, metrics and admin.
+type Server struct {
+	Listen         string `yaml:"listen"`           // default ":8080"
+	AdminToken     Secret `yaml:"admin_token"`      // optional in this version
+	AdminTokenFile string `yaml:"admin_token_file"` // read into AdminToken; relative to the config file
+}
+
+// Store configures the Badger directory.
+type Store struct {
+	Path       string `yaml:"path"`        // default "./data"
+	SyncWrites *bool  `yaml:"sync_writes"` // default true: every commit is fsynced
+}
+
+// Destination is one webhook receiver.
+type Destination struct {
+	Name       string   `yaml:"-"` // the map key
+	URL        string   `yaml:"url"`
+	Method     string   `yaml:"method"`      // default POST
+	Secret     Secret   `yaml:"secret"`      // "whsec_..." for Standard Webhooks, any string for github
+	SecretFile string   `yaml:"secret_file"` // read into Secret; relative to the config file
+	Secrets    []Secret `yaml:"secrets"`     // several at once, for rotation
+	Signature  string   `yaml:"signature"`   // standard (default with a secret) | github | none (default without)
+	Format     string   `yaml:"format"`      // default json
+	Headers    Headers  `yaml:"headers"`
+	Timeout    Duration `yaml:"timeout"` // default 10s
+	Retry      Retry    `yaml:"retry"`
+}
+
+// SigningSecrets lists the secrets that sign each request: Secret (which
+// secret_file fills) first, then Secrets. Several sign at once so that a
+// receiver can rotate its secret without rejecting a single delivery.
+func (d *Destination) SigningSecrets() []Secret {
+	var out []Secret
+	if d.Secret != "" {
+		out = append(out, d.Secret)
+	}
+	for _, s := range d.Secrets {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Retry is a destination's durable retry schedule.
+type Retry struct {
+	InitialInterval Duration `yaml:"initial_interval"` // default 5s
+	MaxInterval     Duration `yaml:"max_interval"`     // default 1h
+	MaxAttempts     int      `yaml:"max_attempts"`     // default 15
+	MaxAge          Duration `yaml:"max_age"`          // default 72h
+}
+
+// Job is one polled source.
+type Job struct {
+	Name         string   `yaml:"name"`
+	Schedule     string   `yaml:"schedule"`
+	Jitter       Duration `yaml:"jitter"`
+	Request      Request  `yaml:"request"`
+	Items        string   `yaml:"items"`
+	Key          KeyList  `yaml:"key"` // a field name or a list of field names
+	Ignore       []string `yaml:"ignore"`
+	EmitInitial  bool     `yaml:"emit_initial"`
+	Guard        Guard    `yaml:"guard"`
+	Events       []string `yaml:"events"` // created | updated | deleted | changed; default all
+	Destinations []string `yaml:"destinations"`
+}
+
+// Request describes how a job polls its source.
+type Request struct {
+	URL         string   `yaml:"url"`
+	Method      string   `yaml:"method"` // GET (default) or POST
+	Headers     Headers  `yaml:"headers"`
+	Body        string   `yaml:"body"`
+	Timeout     Duration `yaml:"timeout"`       // default 10s
+	MaxBodySize ByteSize `yaml:"max_body_size"` // default 10MiB
+}
+
+// Guard holds mass deletions until confirmed.
+type Guard struct {
+	MaxDeletedRatio float64 `yaml:"max_deleted_ratio"` // 0..1, default 0.5; 0 turns the guard off
+	ConfirmPolls    int     `yaml:"confirm_polls"`     // default 3
+}
+
+// Duration is a time.Duration written as "10s", "5m", "72h".
+type Duration time.Duration
+
+// KeyList is a key given either as one field name or as a list of names.
+type KeyList []string
+
+// ByteSize is a size written as 1048576, "512KiB", "10MiB" or "1MB".
+type ByteSize int64
+
+// Secret is a string that never prints: String, GoString, Format,
+// MarshalText, MarshalYAML and MarshalJSON give "<secret>" ("" when unset).
+// Convert with string(s) where the value is really needed.
+type Secret string
+
+// DestinationNames returns the names of all destinations, sorted.
+func (c *Config) DestinationNames() []string {
+	names := make([]string, 0, len(c.Destinations))
+	for name := range c.Destinations {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Job returns the job called name, or nil when there is none.
+func (c *Config) Job(name string) *Job {
+	for _, j := range c.Jobs {
+		if j.Name == name {
+			return j
+		}
+	}
+	return nil
+}
+
+// Redacted returns the configuration as YAML, defaults included, with every
+// secret and sensitive header value as "<secret>" and URL passwords, query
+// values and fragments as "xxxxx": safe for logs, bug reports and the admin API.
+func (c *Config) Redacted() ([]byte, error) {
+	r := *c
+	r.Destinations = make(map[string]*Destination, len(c.Destinations))
+	for name, d := range c.Destinations {
+		dc := *d
+		dc.URL = RedactURL(d.URL)
+		r.Destinations[name] = &dc
+	}
+	r.Jobs = make([]*Job, len(c.Jobs))
+	for i, j := range c.Jobs {
+		jc := *j
+		jc.Request.URL = RedactURL(j.Request.URL)
+		r.Jobs[i] = &jc
+	}
+	return yaml.Marshal(&r)
+}

@@ -1,0 +1,242 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads the configuration file at path with the process environment.
+// See Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse decodes, expands, defaults and validates a configuration. filename
+// names the file in errors, and relative secret_file and admin_token_file
+// paths are read from its directory. lookupEnv resolves ${VAR} (pass
+// os.LookupEnv, or a fake in tests; nil means an empty environment).
+//
+// On failure the error is an Errors holding every problem found, in file
+// order, and the Config is nil: a configuration is used whole or not at all.
+func Parse(filename string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	doc, err := parseYAML(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{
+		tracker: newTracker(filename),
+		env:     lookupEnv,
+		budget:  maxNodes,
+		active:  map[*yaml.Node]bool{},
+	}
+	var c Config
+	cv := reflect.ValueOf(&c).Elem()
+	if doc != nil {
+		d.fields[""].pos = nodePos(doc)
+		d.value("", doc, cv)
+	}
+	if d.exhausted != nil {
+		return nil, Errors{*d.exhausted}
+	}
+	d.absentFields("", cv.Type())
+	readSecretFiles(&c, d.tracker, filepath.Dir(filename))
+	applyDefaults(&c, d.tracker)
+	validate(&c, d.tracker)
+	if len(d.errs) > 0 {
+		sortErrors(d.errs)
+		return nil, d.errs
+	}
+	return &c, nil
+}
+
+// parseYAML returns the content of the file's single document, nil for a
+// file without one (empty, or comments only).
+func parseYAML(filename string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, nil
+	} else if err != nil {
+		return nil, Errors{yamlError(filename, data, err)}
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, Errors{yamlError(filename, data, err)}
+	default:
+		// yaml.v3 does not tell where the second document starts; its first node does.
+		at := position{extra.Line, extra.Column}
+		if len(extra.Content) > 0 {
+			at = nodePos(extra.Content[0])
+		}
+		return nil, Errors{{File: filename, Line: at.line, Column: at.col,
+			Msg: "a second YAML document; a configuration file holds exactly one (remove the ---)"}}
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its
+// scanner) reports. For them yaml.v3 prints a 0-based line, the line where
+// the unfinished construct starts; scanner errors carry a 1-based line.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"found undefined tag handle",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+// yamlError positions a yaml.v3 syntax error. yaml.v3 leaves the line out
+// when it would be the first one (its 0-based line is 0); for the few errors
+// that carry no position at all, the offending text is found in the data.
+// The column is unknown and left out.
+func yamlError(filename string, data []byte, err error) Error {
+	e := Error{File: filename, Line: 1}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		if slices.Contains(yamlParserProblems, msg) {
+			e.Line++
+		}
+	} else if anchor, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+		anchor, _, _ = strings.Cut(anchor, "' referenced")
+		if i := bytes.Index(data, []byte("*"+anchor)); i >= 0 {
+			e.Line, e.Column = offsetPos(data, i)
+		}
+	} else if strings.Contains(msg, "control characters") || strings.Contains(msg, "UTF-8") || strings.Contains(msg, "Unicode") {
+		if i := firstUnprintable(data); i >= 0 {
+			e.Line, e.Column = offsetPos(data, i)
+		}
+	}
+	e.Msg = "malformed YAML: " + msg
+	return e
+}
+
+// firstUnprintable returns the offset of the first byte YAML rejects
+// (invalid UTF-8 or a control character), or -1.
+func firstUnprintable(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		ok := r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7e || r == 0x85 ||
+			r >= 0xa0 && r <= 0xd7ff || r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= 0x10ffff
+		if r == utf8.RuneError && size == 1 {
+			ok = false // invalid UTF-8, not a literal U+FFFD
+		}
+		if !ok && !(r == 0xfeff && i == 0) {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// offsetPos converts a byte offset into a 1-based line and column (in runes).
+func offsetPos(data []byte, off int) (line, col int) {
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+	return line, col
+}
+
+// readSecretFiles reads admin_token_file and every destination's
+// secret_file. Errors name the file but never show what it holds.
+func readSecretFiles(c *Config, t *tracker, dir string) {
+	readSecretFile(t, "server", "admin_token", &c.Server.AdminToken, c.Server.AdminTokenFile, dir)
+	for name, d := range c.Destinations {
+		readSecretFile(t, keyPath("destinations", name), "secret", &d.Secret, d.SecretFile, dir)
+	}
+}
+
+// readSecretFile fills *s from file, the value of the field secretField+"_file"
+// in section. A trailing newline, which editors and `echo` add, is dropped.
+func readSecretFile(t *tracker, section, secretField string, s *Secret, file, dir string) {
+	if file == "" {
+		return
+	}
+	path := keyPath(section, secretField+"_file")
+	if *s != "" {
+		t.errorf(path, "%s and %s_file are both set; keep one", secretField, secretField)
+		return
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(dir, file)
+	}
+	data, err := readSmallFile(file)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is already in the message
+		}
+		t.errorf(path, "cannot read %q: %v", file, err)
+		return
+	}
+	value := strings.TrimRight(string(data), "\r\n")
+	if value == "" {
+		t.errorf(path, "%q is empty; expected the %s in it", file, strings.ReplaceAll(secretField, "_", " "))
+		return
+	}
+	*s = Secret(value)
+}
+
+// maxSecretFile bounds a secret file; a larger one is a wrong path (a log,
+// a device), and reading it whole would only waste memory.
+const maxSecretFile = 64 << 10
+
+// readSmallFile reads a regular file of at most maxSecretFile bytes. Devices
+// and FIFOs are refused because reading them may never end.
+func readSmallFile(name string) ([]byte, error) {
+	// Stat before Open: opening a FIFO blocks until someone writes to it.
+	info, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSecretFile {
+		return nil, fmt.Errorf("larger than %d KiB; expected a file holding only the secret", maxSecretFile>>10)
+	}
+	return data, nil
+}

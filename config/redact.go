@@ -1,0 +1,114 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+)
+
+// redacted replaces a secret wherever the configuration is printed.
+const redacted = "<secret>"
+
+// urlRedacted replaces URL passwords and query values; it is the marker
+// net/url's URL.Redacted uses, and unlike "<secret>" needs no escaping.
+const urlRedacted = "xxxxx"
+
+// String returns "<secret>", or "" when no secret is set, so that a dump
+// still tells a missing secret from a present one.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from printing the secret.
+func (s Secret) GoString() string { return s.String() }
+
+// Format makes every fmt verb (%s, %q, %x, %v, %+v, %#v) print what String does.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// MarshalText keeps text encoders (and slog's text handler) from printing the secret.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalJSON keeps json.Marshal from printing the secret.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// MarshalYAML keeps yaml.Marshal from printing the secret.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Headers are HTTP header names and values. Values are plain strings in
+// code, but the values of sensitive headers (credentials, cookies, API keys)
+// print as "<secret>" through fmt, JSON and YAML.
+type Headers map[string]string
+
+// Format prints the headers with sensitive values redacted.
+func (h Headers) Format(f fmt.State, verb rune) {
+	_, _ = fmt.Fprintf(f, fmt.FormatString(f, verb), h.redacted())
+}
+
+// MarshalJSON encodes the headers with sensitive values redacted.
+func (h Headers) MarshalJSON() ([]byte, error) { return json.Marshal(h.redacted()) }
+
+// MarshalYAML encodes the headers with sensitive values redacted.
+func (h Headers) MarshalYAML() (any, error) { return h.redacted(), nil }
+
+func (h Headers) redacted() map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if sensitiveHeader(k) && v != "" {
+			v = redacted
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// sensitiveHeader reports whether a header's value is likely a credential.
+// It errs on the side of hiding: an Idempotency-Key is hidden too.
+func sensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"auth", "cookie", "token", "key", "secret", "pass"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactURL returns raw with its userinfo password, every query value and
+// the fragment replaced by "xxxxx", so that a URL can be shown in an error or
+// a log line without the credentials legacy APIs often carry there. Query
+// names are kept because they help to find the job. A string that does not
+// parse as a URL is not shown at all.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), urlRedacted)
+		}
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			if name, _, hasValue := strings.Cut(p, "="); hasValue {
+				parts[i] = name + "=" + urlRedacted
+			} else if p != "" {
+				parts[i] = urlRedacted // a bare ?token is a value too
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		u.Fragment, u.RawFragment = urlRedacted, ""
+	}
+	return u.String()
+}

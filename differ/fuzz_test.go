@@ -1,0 +1,65 @@
+package differ
+
+import (
+	"slices"
+	"testing"
+)
+
+// fuzzSpecs cover every mode and the guard.
+var fuzzSpecs = []Spec{
+	{},
+	{Ignore: []string{"a", "b.c"}},
+	{Items: "$", Key: []string{"id"}, Ignore: []string{"ts"}},
+	{Items: "$", Key: []string{"a", "b.c"}},
+	{Items: "items", Key: []string{"id"}},
+	{Items: "$"},
+	{Items: "$", Key: []string{"id"}, Guard: Guard{MaxDeletedRatio: 0.3, ConfirmPolls: 2}},
+}
+
+// FuzzDiff diffs arbitrary bodies: Diff never panics, a body diffed
+// against its own snapshot (as the same bytes or respelled) yields no
+// changes, and every patch turns Before into After.
+func FuzzDiff(f *testing.F) {
+	for _, s := range [][2]string{
+		{`[{"id":1,"v":1},{"id":2}]`, `[{"id":2,"v":[1,2]},{"id":3}]`},
+		{`{"items":[{"id":"x","ts":1}]}`, `{"items":[{"id":"x","ts":2,"n":{"m":1}}]}`},
+		{`[{"a":1,"b":{"c":2}},{"a":1,"b":{"c":3}}]`, `[{"a":1,"b":{"c":3},"d":null}]`},
+		{`{"a":1,"b":{"c":[1,{"d":2}]}}`, `{"b":{"c":[{"d":3}]},"x":"y"}`},
+		{`"x"`, `[1]`},
+		{`[1,1,2]`, `[2,1.0,"1"]`},
+	} {
+		f.Add([]byte(s[0]), []byte(s[1]))
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		for _, spec := range fuzzSpecs {
+			d, err := Compile(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := d.Diff(nil, a)
+			if err != nil {
+				continue
+			}
+			// Same bytes (the shortcut), then respelled (a full parse).
+			for _, body := range [][]byte{a, slices.Concat([]byte(" \n"), a)} {
+				res, err := d.Diff(first.Snapshot, body)
+				if err != nil || len(res.Changes) != 0 || res.Held || res.Baseline {
+					t.Fatalf("spec %+v: %q against its own snapshot: %+v, %v", spec, body, res, err)
+				}
+			}
+			res, err := d.Diff(first.Snapshot, b)
+			if err != nil {
+				continue
+			}
+			checkPatches(t, res.Changes)
+			if res.Held {
+				// The next poll with b would confirm the hold.
+				continue
+			}
+			again, err := d.Diff(res.Snapshot, slices.Concat(b, []byte(" ")))
+			if err != nil || len(again.Changes) != 0 {
+				t.Fatalf("spec %+v: %q against its own snapshot: %+v, %v", spec, b, again, err)
+			}
+		}
+	})
+}

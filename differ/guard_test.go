@@ -1,0 +1,127 @@
+package differ
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestGuard runs sequences of polls through a guarded job whose baseline
+// has the four items 1..4 and checks every step.
+func TestGuard(t *testing.T) {
+	const all = `[{"id":1},{"id":2},{"id":3},{"id":4}]`
+	type step struct {
+		body      string
+		held      bool
+		heldPolls int    // HeldPolls of the resulting snapshot
+		changes   string // changeList of the result
+		items     string // keys in the resulting snapshot
+	}
+	tests := []struct {
+		name    string
+		ratio   float64
+		confirm int
+		steps   []step
+	}{
+		{"held until confirmed", 0.5, 3, []step{
+			{body: `[{"id":1}]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: ` [ {"id":1.0} ] `, held: true, heldPolls: 2, items: "1 2 3 4"}, // same candidate, spelled otherwise
+			{body: `[{"id":1}]`, changes: "item.deleted 2, item.deleted 3, item.deleted 4", items: "1"},
+			{body: `[{"id":1}]`, items: "1"},
+		}},
+		{"empty array held, then confirmed", 0.5, 2, []step{
+			{body: `[]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: `[]`, changes: "item.deleted 1, item.deleted 2, item.deleted 3, item.deleted 4", items: ""},
+			{body: all, changes: "item.created 1, item.created 2, item.created 3, item.created 4", items: "1 2 3 4"},
+		}},
+		{"changes applied against the items before the hold", 0.5, 2, []step{
+			{body: `[{"id":1,"v":2},{"id":5}]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: `[{"id":5},{"id":1,"v":2}]`, changes: "item.created 5, item.updated 1, item.deleted 2, item.deleted 3, item.deleted 4", items: "5 1"},
+		}},
+		{"a different candidate resets the count", 0.5, 3, []step{
+			{body: `[]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: `[]`, held: true, heldPolls: 2, items: "1 2 3 4"},
+			{body: `[{"id":2}]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: `[{"id":2}]`, held: true, heldPolls: 2, items: "1 2 3 4"},
+			{body: `[{"id":2}]`, changes: "item.deleted 1, item.deleted 3, item.deleted 4", items: "2"},
+		}},
+		{"a normal response clears the hold", 0.5, 3, []step{
+			{body: `[]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: `[]`, held: true, heldPolls: 2, items: "1 2 3 4"},
+			{body: `[{"id":1},{"id":2},{"id":3}]`, changes: "item.deleted 4", items: "1 2 3"},
+			{body: `[]`, held: true, heldPolls: 1, items: "1 2 3"},
+		}},
+		{"the unchanged body clears the hold", 0.5, 3, []step{
+			{body: `[]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+			{body: all, items: "1 2 3 4"}, // the very bytes of the baseline
+			{body: `[]`, held: true, heldPolls: 1, items: "1 2 3 4"},
+		}},
+		{"exactly the ratio passes", 0.5, 3, []step{
+			{body: `[{"id":1},{"id":2}]`, changes: "item.deleted 3, item.deleted 4", items: "1 2"},
+		}},
+		{"updates and creations alone never trip it", 0.1, 3, []step{
+			{body: `[{"id":1,"v":1},{"id":2},{"id":3},{"id":4},{"id":5}]`, changes: "item.updated 1, item.created 5", items: "1 2 3 4 5"},
+		}},
+		{"one confirming poll applies at once", 0.5, 1, []step{
+			{body: `[]`, changes: "item.deleted 1, item.deleted 2, item.deleted 3, item.deleted 4", items: ""},
+		}},
+		{"off", 0, 0, []step{
+			{body: `[]`, changes: "item.deleted 1, item.deleted 2, item.deleted 3, item.deleted 4", items: ""},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Compile(Spec{Items: "$", Key: []string{"id"}, Guard: Guard{MaxDeletedRatio: tt.ratio, ConfirmPolls: tt.confirm}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := mustDiff(t, d, nil, all).Snapshot
+			for i, s := range tt.steps {
+				res := mustDiff(t, d, snap, s.body)
+				snap = res.Snapshot
+				if res.Held != s.held {
+					t.Errorf("step %d: Held = %v, want %v", i, res.Held, s.held)
+				}
+				if got := changeList(res.Changes); got != s.changes {
+					t.Errorf("step %d: changes = %q, want %q", i, got, s.changes)
+				}
+				if polls, err := HeldPolls(snap); err != nil || polls != s.heldPolls {
+					t.Errorf("step %d: HeldPolls = %d, %v, want %d", i, polls, err, s.heldPolls)
+				}
+				if got := itemKeys(t, snap); got != s.items {
+					t.Errorf("step %d: snapshot items %q, want %q", i, got, s.items)
+				}
+			}
+		})
+	}
+}
+
+// TestGuardKeyless checks that vanished items count by content when items
+// have no key.
+func TestGuardKeyless(t *testing.T) {
+	d, err := Compile(Spec{Items: "$", Guard: Guard{MaxDeletedRatio: 0.5, ConfirmPolls: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := mustDiff(t, d, nil, `["a","a","b"]`).Snapshot
+	res := mustDiff(t, d, snap, `["a"]`)
+	if !res.Held || res.Changes != nil {
+		t.Fatalf("first poll with 2 of 3 items gone: Held = %v, changes %q; want held", res.Held, changeList(res.Changes))
+	}
+	res = mustDiff(t, d, res.Snapshot, `["a"]`)
+	if res.Held || len(res.Changes) != 2 || res.Changes[0].Type != TypeItemDeleted || string(res.Changes[0].Before) != `"a"` || string(res.Changes[1].Before) != `"b"` {
+		t.Errorf("confirming poll: Held = %v, changes %q", res.Held, changeList(res.Changes))
+	}
+}
+
+func itemKeys(t *testing.T, snap []byte) string {
+	t.Helper()
+	items, err := Items(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	return strings.Join(keys, " ")
+}

@@ -1,0 +1,512 @@
+// Package e2e runs the real pollhook binary against a fake legacy API and a
+// webhook receiver on 127.0.0.1, and checks what arrives, across restarts,
+// receiver outages and a SIGKILL.
+package e2e
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is built once per test run by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pollhook-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "pollhook")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/pollhook")
+	build.Dir = ".."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build pollhook:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// source is the fake legacy API: a list of orders the test edits.
+type source struct {
+	mu       sync.Mutex
+	orders   map[int]map[string]any
+	requests int
+	polled   chan struct{} // one signal per request served
+}
+
+func newSource() *source {
+	s := &source{orders: map[int]map[string]any{}, polled: make(chan struct{}, 1000)}
+	for _, id := range []int{1001, 1002, 1003} {
+		s.orders[id] = map[string]any{"id": id, "status": "open", "customer": map[string]any{"name": fmt.Sprintf("c%d", id), "tier": "standard"}}
+	}
+	return s
+}
+
+func (s *source) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	ids := make([]int, 0, len(s.orders))
+	for id := range s.orders {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	list := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		o := map[string]any{"updated_at": time.Now().Format(time.RFC3339Nano)} // ignored by the job
+		for k, v := range s.orders[id] {
+			o[k] = v
+		}
+		list = append(list, o)
+	}
+	s.requests++
+	body, _ := json.Marshal(map[string]any{"data": map[string]any{"orders": list}, "request_id": s.requests})
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+	s.polled <- struct{}{}
+}
+
+func (s *source) edit(f func(orders map[int]map[string]any)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s.orders)
+}
+
+// waitPolls waits until the source has served n more requests, so that a
+// change made before the call has certainly been polled and committed (the
+// job never overlaps itself, so the n-th request starts after the previous
+// tick committed).
+func (s *source) waitPolls(t *testing.T, n int) {
+	t.Helper()
+	for range len(s.polled) {
+		<-s.polled // forget earlier polls
+	}
+	deadline := time.After(20 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-s.polled:
+		case <-deadline:
+			t.Fatalf("source saw %d of %d polls in 20s", i, n)
+		}
+	}
+}
+
+// delivery is one webhook request the receiver got.
+type delivery struct {
+	id, timestamp, signature string
+	body                     []byte
+	answered                 int
+}
+
+// receiver is the webhook destination.
+type receiver struct {
+	mu      sync.Mutex
+	status  int
+	hold    chan struct{} // when set, requests block until it is closed
+	holding chan struct{} // signalled when a request starts blocking
+	got     []delivery
+	notify  chan struct{}
+}
+
+func newReceiver() *receiver {
+	return &receiver{status: http.StatusOK, notify: make(chan struct{}, 1000), holding: make(chan struct{}, 100)}
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	hold := r.hold
+	r.mu.Unlock()
+	if hold != nil {
+		r.holding <- struct{}{}
+		<-hold
+	}
+	r.mu.Lock()
+	status := r.status
+	r.got = append(r.got, delivery{
+		id: req.Header.Get("webhook-id"), timestamp: req.Header.Get("webhook-timestamp"),
+		signature: req.Header.Get("webhook-signature"), body: body, answered: status,
+	})
+	r.mu.Unlock()
+	w.WriteHeader(status)
+	r.notify <- struct{}{}
+}
+
+func (r *receiver) set(status int) {
+	r.mu.Lock()
+	r.status = status
+	r.mu.Unlock()
+}
+
+// delivered returns the 2xx-answered deliveries, first occurrence per id.
+func (r *receiver) delivered() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	var out []delivery
+	for _, d := range r.got {
+		if d.answered/100 == 2 && !seen[d.id] {
+			seen[d.id] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (r *receiver) all() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+// waitDelivered waits until n distinct events were answered 2xx.
+func (r *receiver) waitDelivered(t *testing.T, n int) []delivery {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if d := r.delivered(); len(d) >= n {
+			return d
+		}
+		select {
+		case <-r.notify:
+		case <-deadline:
+			t.Fatalf("receiver got %d of %d events in 30s: %s", len(r.delivered()), n, describe(r.delivered()))
+		}
+	}
+}
+
+// event is the part of a webhook the test pins exactly.
+type event struct{ Type, Data string }
+
+func (d delivery) event(t *testing.T) event {
+	t.Helper()
+	var env struct {
+		Type      string          `json:"type"`
+		Timestamp string          `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(d.body, &env); err != nil {
+		t.Fatalf("webhook body %q: %v", d.body, err)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z", env.Timestamp); err != nil {
+		t.Errorf("timestamp %q is not RFC 3339 UTC with milliseconds", env.Timestamp)
+	}
+	return event{env.Type, string(env.Data)}
+}
+
+func describe(ds []delivery) string {
+	var b strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&b, "\n  %s %d %s", d.id, d.answered, d.body)
+	}
+	return b.String()
+}
+
+// verify checks a Standard Webhooks signature independently of pollhook's code.
+func verify(t *testing.T, d delivery) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", d.id, d.timestamp, d.body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if d.signature != want {
+		t.Errorf("event %s: webhook-signature %q, want %q", d.id, d.signature, want)
+	}
+	ts, err := strconv.ParseInt(d.timestamp, 10, 64)
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Minute {
+		t.Errorf("event %s: webhook-timestamp %q is not the time of the attempt", d.id, d.timestamp)
+	}
+	if !strings.HasPrefix(d.id, "evt_") {
+		t.Errorf("webhook-id %q does not start with evt_", d.id)
+	}
+}
+
+// proc is one running pollhook process.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+type instance struct {
+	t      *testing.T
+	config string
+	admin  string
+}
+
+func newInstance(t *testing.T, src, rcv string) *instance {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`server:
+  listen: %q
+store:
+  path: %s
+destinations:
+  receiver:
+    url: %s/hook
+    secret: ${E2E_SECRET}
+    retry: {initial_interval: 100ms, max_interval: 400ms, max_attempts: 1000, max_age: 1h}
+jobs:
+  - name: orders
+    schedule: "@every 1s"
+    request:
+      url: %s/api/orders?token=s3cr3t-query
+      timeout: 5s
+    items: data.orders
+    key: id
+    ignore: [updated_at]
+    destinations: [receiver]
+`, admin, filepath.Join(dir, "data"), rcv, src)
+	path := filepath.Join(dir, "pollhook.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &instance{t: t, config: path, admin: admin}
+}
+
+func (in *instance) start() *proc {
+	t := in.t
+	t.Helper()
+	cmd := exec.Command(binary, "run", "--config", in.config, "--log-level", "debug")
+	cmd.Env = append(os.Environ(), "E2E_SECRET="+secret)
+	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = &syncWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("pollhook stderr:\n%s", p.stderr.String())
+		}
+		if strings.Contains(p.stderr.String(), "s3cr3t-query") || strings.Contains(p.stderr.String(), "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") {
+			t.Errorf("a secret reached the logs:\n%s", p.stderr.String())
+		}
+	})
+	in.waitReady(p)
+	return p
+}
+
+func (in *instance) waitReady(p *proc) {
+	t := in.t
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + in.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("pollhook exited before it was ready: %v\n%s", err, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("pollhook not ready in 15s:\n%s", p.stderr.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// stop sends sig and waits for the process to exit.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if sig == syscall.SIGTERM && time.Since(start) > 8*time.Second {
+			t.Errorf("SIGTERM took %s to stop pollhook", time.Since(start))
+		}
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("pollhook did not exit within 15s of %s", sig)
+	}
+	return nil
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+func order(id int, status, tier string) string {
+	return fmt.Sprintf(`{"customer":{"name":"c%d","tier":%q},"id":%d,"status":%q}`, id, tier, id, status)
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary")
+	}
+	src := newSource()
+	srcSrv := httptest.NewServer(src)
+	defer srcSrv.Close()
+	rcv := newReceiver()
+	rcvSrv := httptest.NewServer(rcv)
+	defer rcvSrv.Close()
+	in := newInstance(t, srcSrv.URL, rcvSrv.URL)
+
+	p := in.start()
+	src.waitPolls(t, 2) // baseline committed
+	if n := len(rcv.all()); n != 0 {
+		t.Fatalf("baseline sent %d webhooks, want none:%s", n, describe(rcv.all()))
+	}
+
+	// 1. update (nested), create and delete in one poll.
+	src.edit(func(o map[int]map[string]any) {
+		o[1002]["customer"] = map[string]any{"name": "c1002", "tier": "gold"}
+		o[1004] = map[string]any{"id": 1004, "status": "open", "customer": map[string]any{"name": "c1004", "tier": "standard"}}
+		delete(o, 1001)
+	})
+	got := rcv.waitDelivered(t, 3)
+	want := []event{
+		{"item.updated", `{"job":"orders","key":"1002","before":` + order(1002, "open", "standard") + `,"after":` + order(1002, "open", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}]}`},
+		{"item.created", `{"job":"orders","key":"1004","after":` + order(1004, "open", "standard") + `}`},
+		{"item.deleted", `{"job":"orders","key":"1001","before":` + order(1001, "open", "standard") + `}`},
+	}
+	checkEvents(t, got, want)
+
+	// 2. SIGTERM, change while down, restart: only that change arrives.
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("pollhook exited with %v after SIGTERM, want status 0", err)
+	}
+	src.edit(func(o map[int]map[string]any) { o[1003]["status"] = "shipped" })
+	p = in.start()
+	got = rcv.waitDelivered(t, 4)
+	want = append(want, event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "open", "standard") + `,"after":` + order(1003, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}]}`})
+	checkEvents(t, got, want)
+	src.waitPolls(t, 2)
+	if n := len(rcv.all()); n != 4 {
+		t.Fatalf("after restart the receiver got %d requests, want 4 (nothing re-sent):%s", n, describe(rcv.all()))
+	}
+
+	// 3. Receiver down (503) while three changes happen; all arrive in order.
+	rcv.set(http.StatusServiceUnavailable)
+	for _, status := range []string{"paid", "shipped"} {
+		src.edit(func(o map[int]map[string]any) { o[1004]["status"] = status })
+		src.waitPolls(t, 2)
+	}
+	src.edit(func(o map[int]map[string]any) {
+		o[1005] = map[string]any{"id": 1005, "status": "open", "customer": map[string]any{"name": "c1005", "tier": "standard"}}
+	})
+	src.waitPolls(t, 2)
+	failed := 0
+	for _, d := range rcv.all() {
+		if d.answered == http.StatusServiceUnavailable {
+			failed++
+		}
+	}
+	if failed < 2 {
+		t.Fatalf("receiver answered 503 %d times, want the outage to be retried", failed)
+	}
+	rcv.set(http.StatusOK)
+	got = rcv.waitDelivered(t, 7)
+	want = append(want,
+		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "open", "standard") + `,"after":` + order(1004, "paid", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"paid"}]}`},
+		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "paid", "standard") + `,"after":` + order(1004, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}]}`},
+		event{"item.created", `{"job":"orders","key":"1005","after":` + order(1005, "open", "standard") + `}`},
+	)
+	checkEvents(t, got, want)
+	// Every retry of one event carried the same id: no id was answered 503
+	// that is not among the delivered ones.
+	ids := map[string]bool{}
+	for _, d := range got {
+		ids[d.id] = true
+	}
+	for _, d := range rcv.all() {
+		if !ids[d.id] {
+			t.Errorf("request with unknown webhook-id %s (ids must be stable across retries)", d.id)
+		}
+	}
+
+	// 4. SIGKILL while a delivery is in flight; after restart nothing is lost.
+	hold := make(chan struct{})
+	rcv.mu.Lock()
+	rcv.hold = hold
+	rcv.mu.Unlock()
+	src.edit(func(o map[int]map[string]any) {
+		delete(o, 1002)
+		o[1003]["customer"] = map[string]any{"name": "c1003", "tier": "gold"}
+	})
+	select {
+	case <-rcv.holding:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no delivery started after the change")
+	}
+	_ = p.stop(t, syscall.SIGKILL)
+	rcv.mu.Lock()
+	rcv.hold = nil
+	rcv.mu.Unlock()
+	close(hold)
+	p = in.start()
+	got = rcv.waitDelivered(t, 9)
+	want = append(want,
+		event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "shipped", "standard") + `,"after":` + order(1003, "shipped", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}]}`},
+		event{"item.deleted", `{"job":"orders","key":"1002","before":` + order(1002, "open", "gold") + `}`},
+	)
+	checkEvents(t, got, want)
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("pollhook exited with %v after SIGTERM, want status 0", err)
+	}
+}
+
+// checkEvents compares delivered events with want, in order, and verifies
+// every signature.
+func checkEvents(t *testing.T, got []delivery, want []event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d:%s", len(got), len(want), describe(got))
+	}
+	for i, d := range got {
+		verify(t, d)
+		if e := d.event(t); e != want[i] {
+			t.Errorf("event %d:\n got  %s %s\n want %s %s", i, e.Type, e.Data, want[i].Type, want[i].Data)
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// parser accepts 5-field cron, an optional leading seconds field, descriptors
+// such as @hourly and @every 30s, and a CRON_TZ= or TZ= prefix.
+var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a job schedule.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, fmt.Errorf("empty schedule")
+	}
+	rest := spec
+	if strings.HasPrefix(rest, "TZ=") || strings.HasPrefix(rest, "CRON_TZ=") {
+		// cron v3.0.1 slices out of range (panics) on a zone with nothing after it.
+		zone, after, ok := strings.Cut(rest, " ")
+		if !ok {
+			return nil, fmt.Errorf("%s is not followed by a schedule", zone)
+		}
+		rest = strings.TrimSpace(after)
+	}
+	if d, ok := strings.CutPrefix(rest, "@every "); ok {
+		// cron silently turns "@every 500ms" into 1s and "@every 1.5s" into 1s:
+		// say so instead of polling at a rate nobody wrote.
+		if every, err := time.ParseDuration(strings.TrimSpace(d)); err == nil && (every < time.Second || every%time.Second != 0) {
+			return nil, fmt.Errorf("@every %s: the interval must be a whole number of seconds, at least 1s", strings.TrimSpace(d))
+		}
+	}
+	return parser.Parse(spec)
+}

@@ -1,0 +1,107 @@
+// Package store keeps pollhook's durable state: per-job snapshots and their
+// validators, the per-job event log that feeds delivery, per-lane delivery
+// cursors and retry state, and dead letters.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrStale is returned by Commit when the job's snapshot version is no longer
+// the base version the caller diffed against; the caller re-reads and re-diffs.
+var ErrStale = errors.New("store: snapshot version changed since it was read")
+
+// Head is the small per-job record that says which snapshot is current.
+type Head struct {
+	Version      uint64 // 0 means the job has never been committed
+	LastSeq      uint64 // sequence number of the job's last committed event (0 = none)
+	BodyHash     []byte // hash of the raw body the current snapshot came from
+	ETag         string // validators of that response, for conditional requests
+	LastModified string
+	CommittedAt  time.Time // time of the last commit
+	ChangedAt    time.Time // time of the last commit that carried events
+}
+
+// Event is one detected change, as stored in the job's event log and
+// delivered to every destination of the job.
+type Event struct {
+	ID   string          // stable id, assigned by Commit when empty ("evt_" + 26 base32 chars)
+	Seq  uint64          // per-job sequence number, assigned by Commit
+	Type string          // item.created, item.updated, item.deleted, document.changed
+	Job  string          // the job that produced it
+	Key  string          // item key ("" in document mode)
+	Time time.Time       // detection time, assigned by Commit when zero
+	Data json.RawMessage // the envelope's "data" object
+}
+
+// Commit is what one successful poll writes: the new snapshot and the events
+// it produced, applied atomically.
+type Commit struct {
+	Snapshot     []byte // the differ's encoded snapshot; nil keeps the stored one
+	BodyHash     []byte // hash of the raw body
+	ETag         string // validators from the response
+	LastModified string
+	Events       []Event  // appended to the job's log in order
+	Destinations []string // lanes (destination × job) that must receive these events
+}
+
+// LaneState is the delivery position and retry state of one destination × job lane.
+type LaneState struct {
+	Destination  string
+	Job          string
+	Cursor       uint64    // sequence number of the next event to deliver
+	Attempts     int       // failed attempts of the event at Cursor
+	FirstAttempt time.Time // when the event at Cursor was first attempted (zero: not yet)
+	NextAttempt  time.Time // not before this time (zero: now)
+	LastStatus   int       // HTTP status of the last failed attempt (0: transport error)
+	LastError    string    // redacted reason of the last failed attempt
+}
+
+// DeadLetter is an event that ran out of attempts or age on one lane.
+type DeadLetter struct {
+	Destination string
+	Event       Event
+	Attempts    int
+	LastStatus  int
+	LastError   string
+	DeadAt      time.Time
+}
+
+// Store is the persistence pollhook needs. Badger implements it; the
+// interface exists so that a replicated backend can replace it.
+type Store interface {
+	// Head returns the job's head; a job never committed has Version 0.
+	Head(job string) (Head, error)
+	// Snapshot returns the encoded snapshot stored for the job at version
+	// (nil when version is 0).
+	Snapshot(job string, version uint64) ([]byte, error)
+	// Commit atomically replaces the job's snapshot and appends its events,
+	// provided the job is still at base; otherwise it returns ErrStale.
+	// Lanes for c.Destinations that do not exist yet are created at the first
+	// event of this commit. The returned head is the new one; the events in
+	// c.Events have their ID, Seq and Time filled in.
+	Commit(ctx context.Context, job string, base uint64, c *Commit) (Head, error)
+
+	// Lanes lists every lane that has a stored state.
+	Lanes() ([]LaneState, error)
+	// Lane returns one lane's state (Cursor 0 and no error when it does not exist).
+	Lane(dest, job string) (LaneState, error)
+	// Pending returns up to limit events of the job from the lane's cursor on.
+	Pending(dest, job string, limit int) ([]Event, error)
+	// Ack records that every event up to and including seq was delivered (or
+	// skipped) on the lane: the cursor moves to seq+1 and the retry state is
+	// cleared. Events every lane has passed may be pruned.
+	Ack(dest, job string, seq uint64) error
+	// SetRetry stores the retry state of the lane's head event.
+	SetRetry(st LaneState) error
+	// DeadLetter moves the lane's head event to the dead letters and acks it, atomically.
+	DeadLetter(dl DeadLetter) error
+	// DeadLetters lists the dead letters of a destination ("" for all).
+	DeadLetters(dest string) ([]DeadLetter, error)
+
+	// Close flushes and closes the store.
+	Close() error
+}
