@@ -16,6 +16,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pollhook/pollhook/poller"
+	"github.com/pollhook/pollhook/pusher"
 	"gopkg.in/yaml.v3"
 )
 
@@ -146,19 +148,19 @@ func (c *Config) Job(name string) *Job {
 
 // Redacted returns the configuration as YAML, defaults included, with every
 // secret and sensitive header value as "<secret>" and URL passwords, query
-// values and fragments as "xxxxx": safe for logs, bug reports and the admin API.
+// values as "REDACTED" (poller.RedactURL): safe for logs, bug reports and the admin API.
 func (c *Config) Redacted() ([]byte, error) {
 	r := *c
 	r.Destinations = make(map[string]*Destination, len(c.Destinations))
 	for name, d := range c.Destinations {
 		dc := *d
-		dc.URL = RedactURL(d.URL)
+		dc.URL = pusher.RedactURL(d.URL)
 		r.Destinations[name] = &dc
 	}
 	r.Jobs = make([]*Job, len(c.Jobs))
 	for i, j := range c.Jobs {
 		jc := *j
-		jc.Request.URL = RedactURL(j.Request.URL)
+		jc.Request.URL = poller.RedactURL(j.Request.URL)
 		r.Jobs[i] = &jc
 	}
 	return yaml.Marshal(&r)

@@ -207,7 +207,7 @@ func TestInvalidFiles(t *testing.T) {
 			`:4:5: destinations.hook.format: "xml" is not supported; expected json`,
 		}},
 		{"url-credentials", []string{
-			`:8:7: jobs[0].request.url: "ftp://reader:xxxxx@legacy/orders?api_key=xxxxx&status=xxxxx" is not an absolute http or https URL; expected e.g. https://api.example.com/orders`,
+			`:8:7: jobs[0].request.url: "ftp://legacy/orders?api_key=REDACTED&status=REDACTED" is not an absolute http or https URL; expected e.g. https://api.example.com/orders`,
 			`:13:7: jobs[1].request.url: not a valid URL (not shown, it may hold credentials); expected an absolute http or https URL such as https://api.example.com/orders`,
 		}},
 		{"wrong-type", []string{

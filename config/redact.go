@@ -4,16 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 )
 
 // redacted replaces a secret wherever the configuration is printed.
 const redacted = "<secret>"
-
-// urlRedacted replaces URL passwords and query values; it is the marker
-// net/url's URL.Redacted uses, and unlike "<secret>" needs no escaping.
-const urlRedacted = "xxxxx"
 
 // String returns "<secret>", or "" when no secret is set, so that a dump
 // still tells a missing secret from a present one.
@@ -79,36 +74,4 @@ func sensitiveHeader(name string) bool {
 		}
 	}
 	return false
-}
-
-// RedactURL returns raw with its userinfo password, every query value and
-// the fragment replaced by "xxxxx", so that a URL can be shown in an error or
-// a log line without the credentials legacy APIs often carry there. Query
-// names are kept because they help to find the job. A string that does not
-// parse as a URL is not shown at all.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<invalid URL>"
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), urlRedacted)
-		}
-	}
-	if u.RawQuery != "" {
-		parts := strings.Split(u.RawQuery, "&")
-		for i, p := range parts {
-			if name, _, hasValue := strings.Cut(p, "="); hasValue {
-				parts[i] = name + "=" + urlRedacted
-			} else if p != "" {
-				parts[i] = urlRedacted // a bare ?token is a value too
-			}
-		}
-		u.RawQuery = strings.Join(parts, "&")
-	}
-	if u.Fragment != "" || u.RawFragment != "" {
-		u.Fragment, u.RawFragment = urlRedacted, ""
-	}
-	return u.String()
 }

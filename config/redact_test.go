@@ -115,25 +115,6 @@ func TestHeadersRedaction(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"https://hooks.example.com/in", "https://hooks.example.com/in"},
-		{"https://user:pa55@host/x", "https://user:xxxxx@host/x"},
-		{"https://user@host/x", "https://user@host/x"},
-		{"http://host/x?api_key=abc&status=open", "http://host/x?api_key=xxxxx&status=xxxxx"},
-		{"http://host/x?s3cr3t", "http://host/x?xxxxx"},
-		{"http://host/x?a=1&&b", "http://host/x?a=xxxxx&&xxxxx"},
-		{"http://host/cb#access_token=abc", "http://host/cb#xxxxx"},
-		{"http://user:pw@host:port/", "<invalid URL>"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := RedactURL(tt.in); got != tt.want {
-			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // TestRedactedURLs checks that Redacted hides URL credentials of both
 // sources and destinations, which plain JSON or YAML dumps would show.
 func TestRedactedURLs(t *testing.T) {
@@ -156,7 +137,7 @@ jobs:
 			t.Errorf("Redacted() leaks %q:\n%s", s, out)
 		}
 	}
-	for _, s := range []string{"url: https://hook:xxxxx@h/in?sig=xxxxx", "url: https://reader:xxxxx@l/api?token=xxxxx"} {
+	for _, s := range []string{"url: https://h/…", "url: https://l/api?token=REDACTED"} {
 		if !strings.Contains(string(out), s) {
 			t.Errorf("Redacted() lacks %q:\n%s", s, out)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/pollhook/pollhook/differ"
+	"github.com/pollhook/pollhook/poller"
 	"github.com/pollhook/pollhook/scheduler"
 )
 
@@ -273,7 +274,7 @@ func (v validator) url(p, raw, example string) {
 		return
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		v.errorf(p, "%q is not an absolute http or https URL; expected e.g. %s", RedactURL(raw), example)
+		v.errorf(p, "%q is not an absolute http or https URL; expected e.g. %s", poller.RedactURL(raw), example)
 	}
 }
 

@@ -183,10 +183,10 @@ func statusReason(resp *http.Response, body []byte) string {
 func redactLocation(req *http.Request, loc string) string {
 	if req != nil && req.URL != nil {
 		if u, err := req.URL.Parse(loc); err == nil {
-			return redactURL(u.String())
+			return RedactURL(u.String())
 		}
 	}
-	return redactURL(loc)
+	return RedactURL(loc)
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a rune, and

@@ -285,6 +285,7 @@ func (p *Pusher) Run(ctx context.Context) error {
 		context.WithValue(context.WithoutCancel(ctx), stoppingKey{}, ctx.Done()))
 	defer cancelSend()
 
+	p.retireLanes()
 	var lanes sync.WaitGroup
 	for _, l := range p.lanes {
 		lanes.Go(func() { p.runLane(ctx, sendCtx, l) })

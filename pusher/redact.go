@@ -12,11 +12,11 @@ import (
 // URL, receivers echo it in error pages, go-retryablehttp logs it.
 var urlInText = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
 
-// redactURL reduces a URL to its scheme and host. Userinfo and query strings
+// RedactURL reduces a destination URL to its scheme and host, for logs and dumps. Userinfo and query strings
 // carry credentials, and so does the path of many incoming-webhook URLs
 // (Slack, Discord, Teams put the token there), so only the origin is kept;
 // "/…" says that something was elided. Logs name the destination anyway.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "<url>"
@@ -29,7 +29,7 @@ func redactURL(raw string) string {
 }
 
 // redactor scrubs text bound for logs and the store: URLs are reduced by
-// redactURL and the destination's secrets are masked wherever they appear.
+// RedactURL and the destination's secrets are masked wherever they appear.
 type redactor struct {
 	secrets []string
 }
@@ -39,7 +39,7 @@ func (r redactor) text(s string) string {
 		// Punctuation that ends a sentence or a parenthesis is not part of
 		// the URL in prose; keep it after the redacted form.
 		trimmed := strings.TrimRight(u, ").,;:!?")
-		return redactURL(trimmed) + u[len(trimmed):]
+		return RedactURL(trimmed) + u[len(trimmed):]
 	})
 	for _, sec := range r.secrets {
 		if sec != "" {

@@ -101,6 +101,9 @@ type Store interface {
 	DeadLetter(dl DeadLetter) error
 	// DeadLetters lists the dead letters of a destination ("" for all).
 	DeadLetters(dest string) ([]DeadLetter, error)
+	// DeleteLane removes the state of a lane that is no longer configured,
+	// so that its cursor stops holding back pruning of the job's log.
+	DeleteLane(dest, job string) error
 
 	// Close flushes and closes the store.
 	Close() error

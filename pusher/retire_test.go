@@ -1,0 +1,38 @@
+package pusher
+
+import (
+	"log/slog"
+	"net/http"
+	"testing"
+
+	"github.com/pollhook/pollhook/store"
+)
+
+// TestRetiredLaneIsDeleted shows that a destination removed from a job's
+// configuration loses its lane (so the job's log can be pruned) with a
+// warning that counts what it will never receive, while the remaining lane
+// delivers as before.
+func TestRetiredLaneIsDeleted(t *testing.T) {
+	st := openStore(t, "")
+	evs := commit(t, st, "orders", []string{"hook", "gone"}, `{"n":1}`, `{"n":2}`)
+	rc := newReceiver(t, status(http.StatusNoContent))
+	logger, logs := newLogLines(slog.LevelInfo)
+	p := newPusher(t, st, []Destination{{Name: "hook", URL: rc.URL, Retry: fastRetry}}, orders, logger, testOptions())
+	r := start(t, p)
+	line := logs.wait(t, "destination no longer configured for job: its queue was dropped")
+	if want := `level=WARN msg="destination no longer configured for job: its queue was dropped" destination=gone job=orders undelivered=2`; line != want {
+		t.Errorf("log line\n%s\nwant\n%s", line, want)
+	}
+	if a, b := rc.next(t).ID(), rc.next(t).ID(); a != evs[0].ID || b != evs[1].ID {
+		t.Errorf("delivered %s, %s; want %s, %s", a, b, evs[0].ID, evs[1].ID)
+	}
+	r.stop(t)
+	lanes, err := st.Lanes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.LaneState{Destination: "hook", Job: "orders", Cursor: evs[1].Seq + 1}
+	if len(lanes) != 1 || lanes[0] != want {
+		t.Errorf("lanes after retirement = %+v, want only %+v", lanes, want)
+	}
+}
