@@ -85,12 +85,20 @@ type Spec struct {
 	EmitInitial bool     // emit events for the first poll instead of a silent baseline
 	Events      []string // short names kept: created, updated, deleted, changed; empty keeps all
 	Guard       Guard
+
+	// Issue 3 options; wired into Diff as each lands.
+	Format    string   // json, xml, csv or text; "" picks by the response Content-Type
+	Transform string   // jq expression (gojq) applied to the document before selection
+	When      string   // expr-lang condition over type, key, before, after an event must meet
+	Unordered []string // paths of arrays compared as sets (order ignored)
+	Debounce  int      // consecutive polls a change must persist before it is emitted; 0 or 1: at once
 }
 
 // Guard holds suspicious mass deletions until they are confirmed.
 type Guard struct {
 	MaxDeletedRatio float64 // 0 disables the guard
 	ConfirmPolls    int     // consecutive polls, the first included, that must show the same items
+	MaxChangedRatio float64 // 0 disables; otherwise more than this share of items created, updated or deleted is held too
 }
 
 // Change is one detected change.
@@ -100,6 +108,10 @@ type Change struct {
 	Before json.RawMessage // nil for created
 	After  json.RawMessage // nil for deleted
 	Patch  json.RawMessage // RFC 6902, for updated and document.changed (nil without Before)
+	// MergePatch is the RFC 7386 merge patch from Before to After (JSON modes).
+	MergePatch json.RawMessage
+	// Diff is a unified diff from Before to After, instead of Patch, in text mode.
+	Diff string
 }
 
 // Result is the outcome of comparing one response with the snapshot.
