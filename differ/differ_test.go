@@ -205,7 +205,7 @@ func checkGolden(t *testing.T, name string, res *Result) {
 	t.Helper()
 	g := golden{Baseline: res.Baseline, Held: res.Held, Changes: []goldenChange{}}
 	for _, c := range res.Changes {
-		g.Changes = append(g.Changes, goldenChange(c))
+		g.Changes = append(g.Changes, goldenChange{Type: c.Type, Key: c.Key, Before: c.Before, After: c.After, Patch: c.Patch})
 	}
 	got, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
