@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -140,18 +139,26 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	hold := r.hold
 	r.mu.Unlock()
-	if hold != nil {
+	held := hold != nil
+	if held {
 		r.holding <- struct{}{}
 		<-hold
 	}
 	r.mu.Lock()
 	status := r.status
+	if held {
+		// The sender was killed while this request was held: nobody reads
+		// the answer, so it does not count as delivered.
+		status = 0
+	}
 	r.got = append(r.got, delivery{
 		id: req.Header.Get("webhook-id"), timestamp: req.Header.Get("webhook-timestamp"),
 		signature: req.Header.Get("webhook-signature"), body: body, answered: status,
 	})
 	r.mu.Unlock()
-	w.WriteHeader(status)
+	if status != 0 {
+		w.WriteHeader(status)
+	}
 	r.notify <- struct{}{}
 }
 
@@ -250,26 +257,20 @@ func verify(t *testing.T, d delivery) {
 // proc is one running pollhook process.
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncWriter
 	done   chan error
 }
 
 type instance struct {
 	t      *testing.T
 	config string
-	admin  string
+	admin  string // address of the running process's listener, from its log
 }
 
 func newInstance(t *testing.T, src, rcv string) *instance {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := ln.Addr().String()
-	ln.Close()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`server:
-  listen: %q
+  listen: "127.0.0.1:0"
 store:
   path: %s
 destinations:
@@ -287,12 +288,12 @@ jobs:
     key: id
     ignore: [updated_at]
     destinations: [receiver]
-`, admin, filepath.Join(dir, "data"), rcv, src)
+`, filepath.Join(dir, "data"), rcv, src)
 	path := filepath.Join(dir, "pollhook.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &instance{t: t, config: path, admin: admin}
+	return &instance{t: t, config: path}
 }
 
 func (in *instance) start() *proc {
@@ -300,8 +301,8 @@ func (in *instance) start() *proc {
 	t.Helper()
 	cmd := exec.Command(binary, "run", "--config", in.config, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+secret)
-	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = &syncWriter{w: p.stderr}
+	p := &proc{cmd: cmd, stderr: &syncWriter{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +329,13 @@ func (in *instance) waitReady(p *proc) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(15 * time.Second)
+	in.admin = ""
 	for {
+		if in.admin == "" {
+			in.admin = listenAddr(p.stderr.String())
+		}
 		resp, err := http.Get("http://" + in.admin + "/readyz")
-		if err == nil {
+		if in.admin != "" && err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
@@ -344,6 +349,21 @@ func (in *instance) waitReady(p *proc) {
 		case <-tick.C:
 		}
 	}
+}
+
+// listenAddr finds the admin listener's address in pollhook's JSON log
+// ("" until the start-up line is there), since the test lets it pick a port.
+func listenAddr(log string) string {
+	for _, line := range strings.Split(log, "\n") {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Listen string `json:"listen"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "pollhook started" {
+			return rec.Listen
+		}
+	}
+	return ""
 }
 
 // stop sends sig and waits for the process to exit.
@@ -365,9 +385,16 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
 	return nil
 }
 
+// syncWriter collects a process's stderr while the test reads it.
 type syncWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  bytes.Buffer
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
 
 func (s *syncWriter) Write(b []byte) (int, error) {
@@ -480,10 +507,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("no delivery started after the change")
 	}
 	_ = p.stop(t, syscall.SIGKILL)
+	inFlight := len(rcv.all()) // the held request is recorded once released
 	rcv.mu.Lock()
 	rcv.hold = nil
 	rcv.mu.Unlock()
 	close(hold)
+	for len(rcv.all()) == inFlight {
+		<-rcv.notify // the released request is being recorded
+	}
 	p = in.start()
 	got = rcv.waitDelivered(t, 9)
 	want = append(want,
@@ -491,6 +522,12 @@ func TestEndToEnd(t *testing.T) {
 		event{"item.deleted", `{"job":"orders","key":"1002","before":` + order(1002, "open", "gold") + `}`},
 	)
 	checkEvents(t, got, want)
+	// The request cut off by SIGKILL was sent again, with the same id.
+	all := rcv.all()
+	killed := all[inFlight]
+	if killed.answered != 0 || killed.id != got[7].id {
+		t.Errorf("request in flight at SIGKILL = %s answered %d, want event %s unanswered", killed.id, killed.answered, got[7].id)
+	}
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("pollhook exited with %v after SIGTERM, want status 0", err)
 	}

@@ -107,9 +107,12 @@ func (p *Pusher) failed(l *lane, st store.LaneState, ev store.Event, start time.
 	case attempts >= d.policy.MaxAttempts:
 		return p.deadLetter(l, ev, attempts, res.status, res.reason,
 			fmt.Sprintf("max_attempts %d reached", d.policy.MaxAttempts))
-	case now.Sub(first) > d.policy.MaxAge:
+	case now.Sub(ev.Time) > d.policy.MaxAge:
+		// Age counts from detection, not from the first attempt: behind a
+		// receiver that is down for days, a queued backlog then ages out
+		// together instead of each event starting a fresh retry cycle.
 		return p.deadLetter(l, ev, attempts, res.status, res.reason,
-			fmt.Sprintf("max_age %s exceeded (failing since %s)", d.policy.MaxAge, first.UTC().Format(time.RFC3339)))
+			fmt.Sprintf("max_age %s exceeded (detected %s)", d.policy.MaxAge, ev.Time.UTC().Format(time.RFC3339)))
 	}
 	delay := backoff(d.policy.InitialInterval, d.policy.MaxInterval, attempts, res.retryAfter, res.hasRetryAfter, p.opts.Rand)
 	err := p.st.SetRetry(store.LaneState{

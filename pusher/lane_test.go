@@ -2,6 +2,8 @@ package pusher
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -361,6 +363,10 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 	}
 }
 
+// TestDeadLetterAfterMaxAge shows that max_age counts from the event's
+// detection: an old event is dead-lettered at its first failed attempt, while
+// a fresh one behind it is retried even though its lane has been failing
+// for longer than max_age.
 func TestDeadLetterAfterMaxAge(t *testing.T) {
 	st := openStore(t, "")
 	rc := newReceiver(t, failFirst(99, http.StatusServiceUnavailable, "down"))
@@ -368,20 +374,32 @@ func TestDeadLetterAfterMaxAge(t *testing.T) {
 	policy := fastRetry
 	policy.MaxAge = time.Hour
 	p := newPusher(t, st, []Destination{{Name: "hook", URL: rc.URL, Retry: policy}}, orders, logger, testOptions())
-	ev := commit(t, st, "orders", []string{"hook"}, `{"n":1}`)[0]
-	// The event has been failing for two hours, with attempts to spare.
-	first := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
-	if err := st.SetRetry(store.LaneState{Destination: "hook", Job: "orders", Cursor: ev.Seq, Attempts: 4,
-		FirstAttempt: first, LastStatus: 503, LastError: "503 Service Unavailable"}); err != nil {
+	detected := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	c := &store.Commit{Snapshot: []byte("s"), BodyHash: []byte("h"), Destinations: []string{"hook"}, Events: []store.Event{
+		{Type: "item.created", Job: "orders", Key: "old", Time: detected, Data: json.RawMessage(`{"n":1}`)},
+		{Type: "item.created", Job: "orders", Key: "new", Data: json.RawMessage(`{"n":2}`)},
+	}}
+	if _, err := st.Commit(context.Background(), "orders", 0, c); err != nil {
+		t.Fatal(err)
+	}
+	old, fresh := c.Events[0], c.Events[1]
+	// The lane has been failing for two hours already.
+	if err := st.SetRetry(store.LaneState{Destination: "hook", Job: "orders", Cursor: old.Seq, Attempts: 4,
+		FirstAttempt: detected, LastStatus: 503, LastError: "503 Service Unavailable"}); err != nil {
 		t.Fatal(err)
 	}
 	r := start(t, p)
 	dead := logs.wait(t, "event dead-lettered")
+	for {
+		if l := logs.wait(t, "delivery failed"); strings.Contains(l, "event_id="+fresh.ID+" attempt=2 ") {
+			break
+		}
+	}
 	r.stop(t)
 
-	want := `level=ERROR msg="event dead-lettered" destination=hook job=orders event_id=` + ev.ID +
-		` attempts=5 status=503 reason="503 Service Unavailable: down" why="max_age 1h0m0s exceeded (failing since ` +
-		first.UTC().Format(time.RFC3339) + `)"`
+	want := `level=ERROR msg="event dead-lettered" destination=hook job=orders event_id=` + old.ID +
+		` attempts=5 status=503 reason="503 Service Unavailable: down" why="max_age 1h0m0s exceeded (detected ` +
+		detected.UTC().Format(time.RFC3339) + `)"`
 	if dead != want {
 		t.Errorf("log\n%s\nwant\n%s", dead, want)
 	}
@@ -389,8 +407,11 @@ func TestDeadLetterAfterMaxAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dls) != 1 || dls[0].Attempts != 5 || dls[0].LastError != "503 Service Unavailable: down" {
-		t.Errorf("dead letters = %+v", dls)
+	if len(dls) != 1 || dls[0].Event.ID != old.ID || dls[0].Attempts != 5 || dls[0].LastError != "503 Service Unavailable: down" {
+		t.Errorf("dead letters = %+v, want only the old event", dls)
+	}
+	if ls := laneState(t, st, "hook", "orders"); ls.Cursor != fresh.Seq || ls.Attempts < 2 {
+		t.Errorf("lane = %+v, want the fresh event still retrying", ls)
 	}
 }
 

@@ -1,10 +1,20 @@
 package pusher
 
-// retireLanes deletes the stored lanes of destination × job pairs that the
-// configuration no longer routes. Their events cannot be delivered any more,
-// and their cursors would keep the job's log from ever being pruned. The
-// number of events dropped this way is logged, so that removing a
-// destination by mistake is visible.
+import (
+	"time"
+
+	"github.com/pollhook/pollhook/store"
+)
+
+// retiredReason is the dead-letter reason of events whose destination was
+// removed from their job's configuration.
+const retiredReason = "destination no longer configured for this job"
+
+// retireLanes ends the stored lanes of destination × job pairs that the
+// configuration no longer routes. Their undelivered events move to the dead
+// letters, where they can be inspected and replayed (a destination renamed
+// by mistake loses nothing), and the lane is deleted so that its cursor no
+// longer keeps the job's log from being pruned.
 func (p *Pusher) retireLanes() {
 	stored, err := p.st.Lanes()
 	if err != nil {
@@ -19,15 +29,38 @@ func (p *Pusher) retireLanes() {
 		if routed[[2]string{ls.Destination, ls.Job}] {
 			continue
 		}
-		undelivered := uint64(0)
-		if head, err := p.st.Head(ls.Job); err == nil && head.LastSeq >= ls.Cursor {
-			undelivered = head.LastSeq - ls.Cursor + 1
+		n, err := p.deadLetterLane(ls)
+		if err == nil {
+			err = p.st.DeleteLane(ls.Destination, ls.Job)
 		}
-		if err := p.st.DeleteLane(ls.Destination, ls.Job); err != nil {
-			p.log.Error("delete lane of a destination no longer configured", "destination", ls.Destination, "job", ls.Job, "err", err)
+		if err != nil {
+			p.log.Error("retire lane of a destination no longer configured", "destination", ls.Destination, "job", ls.Job, "err", err)
 			continue
 		}
-		p.log.Warn("destination no longer configured for job: its queue was dropped",
-			"destination", ls.Destination, "job", ls.Job, "undelivered", undelivered)
+		p.log.Warn("destination no longer configured for job: its undelivered events were dead-lettered",
+			"destination", ls.Destination, "job", ls.Job, "dead_lettered", n)
+	}
+}
+
+// deadLetterLane moves every pending event of a retired lane to the dead
+// letters, in order, and returns how many it moved.
+func (p *Pusher) deadLetterLane(ls store.LaneState) (int, error) {
+	n := 0
+	for {
+		evs, err := p.st.Pending(ls.Destination, ls.Job, p.opts.BatchSize)
+		if err != nil || len(evs) == 0 {
+			return n, err
+		}
+		for _, ev := range evs {
+			dl := store.DeadLetter{Destination: ls.Destination, Event: ev, LastError: retiredReason, DeadAt: time.Now()}
+			if n == 0 {
+				// The head event keeps the record of its failed attempts.
+				dl.Attempts, dl.LastStatus = ls.Attempts, ls.LastStatus
+			}
+			if err := p.st.DeadLetter(dl); err != nil {
+				return n, err
+			}
+			n++
+		}
 	}
 }
