@@ -15,6 +15,8 @@ COPY --from=build /out/pollhook /usr/local/bin/pollhook
 # snapshots and queued webhooks survive the container.
 COPY --from=build --chown=65532:65532 /out/data /data
 VOLUME ["/data"]
+# The default store.path is ./data: from / that is the volume.
+WORKDIR /
 USER 65532:65532
 EXPOSE 8080
 # The image has no curl: pollhook checks itself. Adjust the port if

@@ -21,11 +21,13 @@ import (
 	"github.com/pollhook/pollhook/store"
 )
 
-// Shutdown bounds: polls get this long to finish after SIGTERM, deliveries
-// in flight get the pusher's drain time, and the HTTP listener the rest.
+// Shutdown bounds, chosen so that the whole shutdown (polls, then the
+// scheduler's 1 s cancel grace, then deliveries in flight, then HTTP) stays
+// under 8 s, inside the 10 s that Docker and Kubernetes wait before SIGKILL.
 const (
-	schedulerStopTimeout = 5 * time.Second
-	httpShutdownTimeout  = 2 * time.Second
+	schedulerStopTimeout = 3 * time.Second
+	deliveryDrainTimeout = 3 * time.Second
+	httpShutdownTimeout  = 1 * time.Second
 )
 
 func cmdRun(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) int {
@@ -63,7 +65,8 @@ type daemon struct {
 // serve runs pollhook with cfg until ctx is done, then shuts down in order:
 // stop scheduling and let running polls commit, let in-flight deliveries
 // finish or return to the queue, stop HTTP, close the store.
-// ready, when not nil, receives the admin listener's address once serving.
+// ready, when not nil, receives the admin listener's address once every
+// component runs, that is once /readyz answers 200.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(addr string)) error {
 	d, err := start(cfg, logger)
 	if err != nil {
@@ -71,9 +74,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}
 	logger.Info("pollhook started", "version", versionString(), "listen", d.ln.Addr().String(),
 		"jobs", len(cfg.Jobs), "destinations", len(cfg.Destinations), "store", cfg.Store.Path)
-	if ready != nil {
-		ready(d.ln.Addr().String())
-	}
 
 	var wg sync.WaitGroup
 	pushCtx, stopPush := context.WithCancel(context.WithoutCancel(ctx))
@@ -91,6 +91,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 	}()
 	d.sched.Start(context.WithoutCancel(ctx))
 	d.running.Store(true)
+	if ready != nil {
+		ready(d.ln.Addr().String())
+	}
 	// Poll every job once at start-up rather than waiting for its first tick,
 	// so that what changed while pollhook was down is seen at once.
 	for _, j := range cfg.Jobs {
@@ -144,7 +147,7 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 		routes[j.Name] = j.Destinations
 	}
 	d.pusher, err = pusher.New(st, pusherDestinations(cfg), routes, logger.With("component", "pusher"),
-		pusher.Options{UserAgent: "pollhook/" + versionString()})
+		pusher.Options{UserAgent: "pollhook/" + versionString(), DrainTimeout: deliveryDrainTimeout})
 	if err != nil {
 		return fail(err)
 	}
