@@ -90,10 +90,19 @@ type Job struct {
 	Items        string   `yaml:"items"`
 	Key          KeyList  `yaml:"key"` // a field name or a list of field names
 	Ignore       []string `yaml:"ignore"`
+	Unordered    []string `yaml:"unordered"` // arrays compared as sets
+	Response     Response `yaml:"response"`
+	Transform    string   `yaml:"transform"` // jq expression reshaping the document before comparing
+	When         string   `yaml:"when"`      // expression an event must satisfy to be sent
 	EmitInitial  bool     `yaml:"emit_initial"`
 	Guard        Guard    `yaml:"guard"`
 	Events       []string `yaml:"events"` // created | updated | deleted | changed; default all
 	Destinations []string `yaml:"destinations"`
+}
+
+// Response says how a job's responses are read.
+type Response struct {
+	Format string `yaml:"format"` // json | xml | csv | text; default from the Content-Type
 }
 
 // Request describes how a job polls its source.

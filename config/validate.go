@@ -146,7 +146,7 @@ func (v validator) job(p string, j *Job, first map[string]int, i int) {
 	if j.Schedule == "" {
 		v.errorf(p+".schedule", `missing; expected a cron expression or @every duration, e.g. "*/5 * * * *" or "@every 30s"`)
 	} else if _, err := scheduler.ParseSchedule(j.Schedule); err != nil {
-		v.errorf(p+".schedule", "%q is not a cron expression or @every duration", j.Schedule)
+		v.errorf(p+".schedule", "%q is not a cron expression or @every duration (%v)", j.Schedule, err)
 	}
 	if j.Jitter < 0 {
 		v.errorf(p+".jitter", "%s is negative; expected 0 or a positive duration such as 3s", j.Jitter)
@@ -154,6 +154,7 @@ func (v validator) job(p string, j *Job, first map[string]int, i int) {
 	v.request(p+".request", &j.Request)
 	v.items(p, j)
 	v.guard(p+".guard", j.Guard)
+	v.detection(p, j)
 	v.events(p+".events", j)
 	v.jobDestinations(p+".destinations", j.Destinations)
 }
@@ -176,7 +177,7 @@ func (v validator) request(p string, r *Request) {
 // items checks the items-mode paths: items, key and ignore.
 func (v validator) items(p string, j *Job) {
 	if j.Items != "" {
-		if _, err := differ.ParsePath(j.Items); err != nil {
+		if _, err := differ.ParseItemsPath(j.Items); err != nil {
 			v.errorf(p+".items", "%v; expected a dotted path such as data.orders, or $ for a top-level array", err)
 		}
 	}
@@ -187,7 +188,17 @@ func (v validator) items(p string, j *Job) {
 		v.fieldPath(indexPath(p+".key", k), key, "id")
 	}
 	for k, ig := range j.Ignore {
-		v.fieldPath(indexPath(p+".ignore", k), ig, "updated_at")
+		switch parsed, err := differ.ParseIgnore(ig); {
+		case err != nil:
+			v.errorf(indexPath(p+".ignore", k), "%v; expected a dotted field path such as updated_at or meta.*", err)
+		case len(parsed) == 0:
+			v.errorf(indexPath(p+".ignore", k), "%q is the whole item, not a field; expected a field path such as updated_at", ig)
+		}
+	}
+	for k, u := range j.Unordered {
+		if _, err := differ.ParseUnordered(u); err != nil {
+			v.errorf(indexPath(p+".unordered", k), "%v; expected the dotted path of an array such as tags or lines[*].serials", err)
+		}
 	}
 }
 
@@ -330,5 +341,33 @@ func headerName(s string) bool {
 func (v validator) positive(p string, d Duration, example string) {
 	if d <= 0 {
 		v.errorf(p, "%s is not positive; expected e.g. %s", d, example)
+	}
+}
+
+// detection checks the options that shape how responses are read and
+// which changes are sent: response.format, transform and when.
+func (v validator) detection(p string, j *Job) {
+	if f := j.Response.Format; f != "" && !slices.Contains(differ.Formats, f) {
+		v.errorf(p+".response.format", "%q is not a format; expected %s, or leave it out to go by the Content-Type", f, strings.Join(differ.Formats, ", "))
+	}
+	if j.Response.Format == "text" {
+		for _, field := range []struct {
+			name string
+			set  bool
+		}{{"items", j.Items != ""}, {"ignore", len(j.Ignore) > 0}, {"unordered", len(j.Unordered) > 0}, {"transform", j.Transform != ""}} {
+			if field.set {
+				v.errorf(p+"."+field.name, "does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv")
+			}
+		}
+	}
+	if j.Transform != "" {
+		if err := differ.CheckTransform(j.Transform); err != nil {
+			v.errorf(p+".transform", "%v; expected a jq expression such as .data.orders | map({id, status})", err)
+		}
+	}
+	if j.When != "" {
+		if err := differ.CheckWhen(j.When); err != nil {
+			v.errorf(p+".when", "%v; expected a condition over type, key, job, before and after such as after.stock < 5", err)
+		}
 	}
 }

@@ -39,9 +39,10 @@ type canonicalizer struct {
 	pos     int
 	out     []byte
 	depth   int
-	stack   [][]member // members of the open objects, reused across objects
-	scratch []byte     // reused when an object's members must be reordered
-	slow    bool       // stringSlow ran since this was last cleared
+	stack   [][]member   // members of the open objects, reused across objects
+	scratch []byte       // reused when an object's members or a set's elements must be reordered
+	sets    [][]elemSpan // elements of the open sets (unordered arrays), reused like stack
+	slow    bool         // stringSlow ran since this was last cleared
 }
 
 func (c *canonicalizer) errAt(off int, format string, args ...any) error {
@@ -113,8 +114,9 @@ func (c *canonicalizer) push() error {
 	return nil
 }
 
-// value canonicalizes the value at c.pos. t, when not nil, lists the fields
-// to drop from objects at this level (arrays pass it on to their elements).
+// value canonicalizes the value at c.pos. t, when not nil, says which
+// fields of an object here to drop and what applies inside the others, and
+// whether an array here is a set (see fieldTrie).
 func (c *canonicalizer) value(t *fieldTrie) error {
 	c.skipSpace()
 	if c.pos >= len(c.src) {
@@ -248,19 +250,31 @@ func (c *canonicalizer) memberName() (nameStart, nameEnd int, err error) {
 
 // nextMember consumes the ',' or '}' after a member's value.
 func (c *canonicalizer) nextMember() (more bool, err error) {
+	return c.next('}', "after object key:value pair")
+}
+
+// nextElement consumes the ',' or ']' after an array element.
+func (c *canonicalizer) nextElement() (more bool, err error) {
+	return c.next(']', "after array element")
+}
+
+// next consumes the ',' that announces another member or element, or the
+// closing bracket, which ends the container; context names the place in
+// the error for anything else.
+func (c *canonicalizer) next(closing byte, context string) (more bool, err error) {
 	c.skipSpace()
 	if c.pos < len(c.src) {
 		switch c.src[c.pos] {
 		case ',':
 			c.pos++
 			return true, nil
-		case '}':
+		case closing:
 			c.pos++
 			c.depth--
 			return false, nil
 		}
 	}
-	return false, c.errChar("after object key:value pair")
+	return false, c.errChar(context)
 }
 
 // compareNames orders canonical member names by the bytes of the names
@@ -312,19 +326,58 @@ func (c *canonicalizer) reorder(start int, members []member) {
 	c.out = out
 }
 
+// array canonicalizes an array reached with the trie t.
 func (c *canonicalizer) array(t *fieldTrie) error {
-	return c.elements(t, false)
+	return c.list(t, listArray)
 }
 
-// elements parses an array. With framed set, every element is written as a
-// 4-byte little-endian length followed by its canonical bytes (the snapshot
-// layout of items) instead of as a JSON array.
+// listKind is the way list writes an array.
+type listKind uint8
+
+const (
+	// listArray is an array reached with the trie: the trie decides
+	// whether it is a set (listSet) or not (listJSON), and which trie its
+	// elements get. The other kinds give the trie to the elements as it is.
+	listArray  listKind = iota
+	listJSON            // a JSON array, elements in order
+	listFramed          // framed elements (see elements)
+	listSet             // a JSON array, elements sorted (see sortSet)
+)
+
+// elements parses an array whose elements all get the trie t. With framed
+// set, every element is written as a 4-byte little-endian length followed
+// by its canonical bytes (the snapshot layout of items) instead of as a
+// JSON array.
 func (c *canonicalizer) elements(t *fieldTrie, framed bool) error {
+	how := listJSON
+	if framed {
+		how = listFramed
+	}
+	return c.list(t, how)
+}
+
+// list parses an array the way how says, its elements with the trie t.
+func (c *canonicalizer) list(t *fieldTrie, how listKind) error {
+	if how == listArray {
+		how = listJSON
+		if t != nil {
+			if t.set {
+				how = listSet
+			}
+			t = t.elemTrie()
+		}
+	}
+	level := c.depth
 	if err := c.push(); err != nil {
 		return err
 	}
 	c.pos++ // '['
-	if !framed {
+	start := len(c.out)
+	var spans []elemSpan
+	if how == listSet {
+		spans = c.openSet(level)
+	}
+	if how != listFramed {
 		c.out = append(c.out, '[')
 	}
 	c.skipSpace()
@@ -334,7 +387,7 @@ func (c *canonicalizer) elements(t *fieldTrie, framed bool) error {
 		for n := 0; ; n++ {
 			frame := len(c.out)
 			switch {
-			case framed:
+			case how == listFramed:
 				c.out = append(c.out, 0, 0, 0, 0)
 			case n > 0:
 				c.out = append(c.out, ',')
@@ -342,8 +395,11 @@ func (c *canonicalizer) elements(t *fieldTrie, framed bool) error {
 			if err := c.value(t); err != nil {
 				return err
 			}
-			if framed {
+			switch how {
+			case listFramed:
 				putUint32(c.out[frame:], len(c.out)-frame-4)
+			case listSet:
+				spans = append(spans, elemSpan{start: frame + min(n, 1), end: len(c.out)}) // after the comma
 			}
 			c.skipSpace()
 			if c.pos < len(c.src) && c.src[c.pos] == ',' {
@@ -357,7 +413,11 @@ func (c *canonicalizer) elements(t *fieldTrie, framed bool) error {
 			return c.errChar("after array element")
 		}
 	}
-	if !framed {
+	switch how {
+	case listSet:
+		c.sortSet(level, start, spans)
+		c.out = append(c.out, ']')
+	case listJSON:
 		c.out = append(c.out, ']')
 	}
 	c.depth--

@@ -236,3 +236,108 @@ func sameValue(a, b any) bool {
 	}
 	return a == b
 }
+
+// canonicalizeTrie returns the canonical form of the JSON document b under
+// the ignore and unordered rules of t.
+func canonicalizeTrie(b []byte, t *fieldTrie) ([]byte, error) {
+	c := canonicalizer{src: b, out: make([]byte, 0, len(b))}
+	c.skipBOM()
+	if err := c.value(t); err != nil {
+		return nil, err
+	}
+	if err := c.end(); err != nil {
+		return nil, err
+	}
+	return c.out, nil
+}
+
+// mustTrie parses ignore and unordered entries as the spec gives them and
+// builds their trie.
+func mustTrie(tb testing.TB, ignore, unordered []string) *fieldTrie {
+	tb.Helper()
+	var ig, un []Path
+	for _, s := range ignore {
+		p, err := ParseIgnore(s)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ig = append(ig, p)
+	}
+	for _, s := range unordered {
+		p, err := ParseUnordered(s)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		un = append(un, p)
+	}
+	return newPatternTrie(ig, un)
+}
+
+func TestCanonicalIgnore(t *testing.T) {
+	tests := []struct {
+		name     string
+		ignore   []string
+		in, want string
+	}{
+		{"plain path", []string{"meta.request_id"}, `{"meta":{"request_id":"r1","page":1},"id":1}`, `{"id":1,"meta":{"page":1}}`},
+		{"members of meta, meta stays", []string{"meta.*"}, `{"id":1,"meta":{"a":1,"b":{"c":[2]}}}`, `{"id":1,"meta":{}}`},
+		{"wildcard over a scalar", []string{"meta.*"}, `{"meta":5}`, `{"meta":5}`},
+		{"wildcard inside array elements", []string{"meta.*"}, `{"meta":[{"a":1},2,[{"b":3}]]}`, `{"meta":[{},2,[{}]]}`},
+		{"every member at the top", []string{"*"}, `{"a":1,"b":[1]}`, `{}`},
+		{"every member at the top, $. form", []string{"$.*"}, `{"a":1,"b":[1]}`, `{}`},
+		{"a field of every member", []string{"*.ts"}, `{"a":{"ts":1,"v":1},"b":{"ts":2},"c":3,"ts":4}`, `{"a":{"v":1},"b":{},"c":3,"ts":4}`},
+		{"depth three", []string{"*.*.ts"}, `{"a":{"x":{"ts":1,"v":1},"ts":2},"ts":3}`, `{"a":{"ts":2,"x":{"v":1}},"ts":3}`},
+		{"wildcard in the middle", []string{"groups.*.updated_at"}, `{"groups":{"g1":{"updated_at":1,"n":1},"g2":{"updated_at":2}},"updated_at":0}`, `{"groups":{"g1":{"n":1},"g2":{}},"updated_at":0}`},
+		{"wildcard merges with a name beside it", []string{"a.*.b", "a.x.c"}, `{"a":{"x":{"b":1,"c":2,"d":3},"y":{"b":1,"c":2}}}`, `{"a":{"x":{"d":3},"y":{"c":2}}}`},
+		{"name dropped, wildcard below others", []string{"a", "*.b"}, `{"a":{"b":1},"c":{"b":1,"d":2}}`, `{"c":{"d":2}}`},
+		{"wildcard matches escaped names", []string{"*.x"}, `{"\u00e9":{"x":1,"y":2},"\"":{"x":1}}`, `{"\"":{},"é":{"y":2}}`},
+		{"[*] steps into elements", []string{"items[*].seen_at"}, `{"items":[{"id":1,"seen_at":"x"},{"id":2,"seen_at":"y"}],"seen_at":"z"}`, `{"items":[{"id":1},{"id":2}],"seen_at":"z"}`},
+		{"[*] is a synonym of the transparent array", []string{"items.seen_at"}, `{"items":[{"id":1,"seen_at":"x"},{"id":2,"seen_at":"y"}],"seen_at":"z"}`, `{"items":[{"id":1},{"id":2}],"seen_at":"z"}`},
+		{"[*] through nested arrays", []string{"m[*].ts"}, `{"m":[[{"ts":1,"v":1}],{"ts":2}]}`, `{"m":[[{"v":1}],{}]}`},
+		{"[*] at the root", []string{"$[*].ts"}, `[{"ts":1,"a":1},[{"ts":2}],3]`, `[{"a":1},[{}],3]`},
+		{"wildcard then [*]", []string{"*[*].ts"}, `{"a":[{"ts":1,"v":1}],"b":{"ts":2},"ts":3}`, `{"a":[{"v":1}],"b":{},"ts":3}`},
+		{"duplicate members", []string{"m.*"}, `{"m":{"a":1},"m":{"b":2,"c":3}}`, `{"m":{}}`},
+		{"literal name is no glob", []string{"ts"}, `{"ts":1,"ts2":2,"xts":3}`, `{"ts2":2,"xts":3}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := canonicalizeTrie([]byte(tt.in), mustTrie(t, tt.ignore, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("ignore %q: canonicalize(%s) = %s, want %s", tt.ignore, tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkCanonicalizeRules measures the canonicalizer on the 100k-order
+// body of BenchmarkCanonicalize under ignore and unordered rules. "ignore"
+// uses plain paths only, which this package had before wildcards; the
+// others show what wildcards and sets cost ("orders" sorts all 100k orders).
+func BenchmarkCanonicalizeRules(b *testing.B) {
+	_, body := benchPair(100000)
+	plain := []Path{{"data", "orders", "updated_at"}, {"data", "orders", "customer", "tier"}}
+	for _, bm := range []struct {
+		name string
+		trie *fieldTrie
+	}{
+		{"ignore", newFieldTrie(plain)},
+		{"wildcard", mustTrie(b, []string{"data.orders[*].updated_at", "data.orders.*.tier"}, nil)},
+		{"unordered-lines", mustTrie(b, []string{"data.orders.updated_at"}, []string{"data.orders[*].lines"})},
+		{"unordered-orders", mustTrie(b, []string{"data.orders.updated_at"}, []string{"data.orders"})},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			cpu := cpuTime(b)
+			for b.Loop() {
+				if _, err := canonicalizeTrie(body, bm.trie); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

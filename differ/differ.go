@@ -1,11 +1,22 @@
 // Package differ turns a source response into a canonical document and
-// compares it with the previous snapshot, producing change events.
+// compares it with the previous state, producing change events.
 //
 // A Differ is compiled once per job from a Spec and then called once per
-// successful poll with the stored snapshot and the response body. It keeps
+// successful poll with the previous State and the response body. It keeps
 // no state of its own: everything that must survive between polls, the
-// guard's pending hold included, is in the returned snapshot, which the
-// store commits together with the changes.
+// guard's pending hold included, is in the returned State, whose stored
+// form (a full snapshot, or a delta on the stored one) the store commits
+// together with the changes. The caller keeps the State in memory between
+// polls, and Load rebuilds it from the store after a restart.
+//
+// # Only new bytes are parsed
+//
+// An item whose raw bytes are those of an item of the previous poll is
+// that item again: it is recognised by a hash of its bytes, without being
+// parsed. Only the other items are canonicalized and compared, so a poll
+// in which few items changed costs little more than hashing the body.
+// Results and errors do not depend on it: a state loaded from the store,
+// which does not know the raw bytes of its items, gives the same ones.
 //
 // # Canonical JSON
 //
@@ -25,7 +36,10 @@
 // Without Spec.Items the whole document is compared and a change yields one
 // document.changed. With Items, a dotted path to an array ("$" is the root;
 // null there counts as an empty array, as Go APIs encode empty slices),
-// every element is an item. With Spec.Key items are matched by the key
+// every element is an item. The path may step into every element of an
+// array with [*] ("data.groups[*].orders"): the items of all of them are
+// taken, flattened in document order, and inside such an element a missing
+// field or a null contributes no items. With Spec.Key items are matched by the key
 // fields (dotted paths inside the item, compared by their canonical value:
 // the string "1042" and the number 1042 are the same key) and yield
 // item.created, item.updated and item.deleted; without a key, items are
@@ -38,20 +52,20 @@
 //
 // Spec.Ignore paths (relative to each item in items mode, to the document
 // otherwise) are dropped entirely: they take no part in the comparison and
-// appear neither in Change.Before and Change.After nor in the snapshot. An
+// appear neither in Change.Before and Change.After nor in the state. An
 // array on the way is transparent: "lines.updated_at" drops updated_at from
 // every element of lines.
 //
 // # Baselines and the guard
 //
-// The first poll (no snapshot) records a baseline and emits nothing unless
-// Spec.EmitInitial is set. A snapshot taken under different comparison
+// The first poll (no state) records a baseline and emits nothing unless
+// Spec.EmitInitial is set. A state taken under different comparison
 // rules (items, key or ignore changed since) is not compared either: the
 // poll records a new baseline and emits nothing, even with EmitInitial, so
 // that editing the config does not flood receivers with spurious updates.
 //
 // The guard holds a response in which more than Guard.MaxDeletedRatio of
-// the previous items vanished. The snapshot then keeps the previous items
+// the previous items vanished. The state then keeps the previous items
 // plus the number of consecutive polls that showed the same candidate (the
 // same set of items, in any order); on the Guard.ConfirmPolls-th such poll
 // the changes are applied against the items from before the hold. Any
@@ -67,6 +81,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // Event types produced by the differ.
@@ -114,12 +129,20 @@ type Change struct {
 	Diff string
 }
 
-// Result is the outcome of comparing one response with the snapshot.
+// Result is the outcome of comparing one response with the previous state.
+//
+// At most one of Snapshot and Delta is set: the store either replaces what
+// it holds with the full Snapshot, or appends Delta to it. Neither is set
+// when nothing needs storing (the very body of the last poll).
 type Result struct {
-	Snapshot []byte   // the encoded snapshot to store
-	Changes  []Change // in emission order
-	Baseline bool     // no comparable snapshot (first poll, or rules changed): this poll recorded the baseline
-	Held     bool     // the guard held the changes of this response
+	Snapshot  []byte   // the full encoded snapshot to store, replacing the stored one and its deltas
+	Delta     []byte   // the change to append to the stored snapshot instead
+	Next      *State   // the state after this poll, to compare the next poll with once the commit succeeded
+	Changes   []Change // in emission order
+	Sum       [32]byte // SHA-256 of the body
+	Baseline  bool     // no comparable state (first poll, or rules changed): this poll recorded the baseline
+	Held      bool     // the guard held the changes of this response
+	Unchanged bool     // the very body the previous state came from: nothing was parsed
 }
 
 // Short event names accepted in Spec.Events.
@@ -133,12 +156,14 @@ var eventTypes = map[string]string{
 // Differ compares responses of one job. It is safe for concurrent use.
 type Differ struct {
 	spec        Spec
-	items       Path // nil in document mode
+	items       Path // nil in document mode; may step through arrays ([*])
 	keys        []keyField
 	ignore      *fieldTrie
 	kind        byte
 	keep        map[string]bool // event types kept; nil keeps all
 	fingerprint [8]byte
+	transform   *transform // nil without Spec.Transform
+	when        *when      // nil without Spec.When
 }
 
 // Compile validates spec and prepares a Differ for it. Every problem is
@@ -147,7 +172,7 @@ func Compile(spec Spec) (*Differ, error) {
 	d := &Differ{spec: spec, kind: kindDocument}
 	var errs []error
 	if spec.Items != "" {
-		p, err := ParsePath(spec.Items)
+		p, err := ParseItemsPath(spec.Items)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("items: %w", err))
 		}
@@ -177,7 +202,7 @@ func Compile(spec Spec) (*Differ, error) {
 	}
 	ignore := make([]Path, 0, len(spec.Ignore))
 	for i, s := range spec.Ignore {
-		p, err := ParsePath(s)
+		p, err := ParseIgnore(s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ignore[%d]: %w", i, err))
 			continue
@@ -187,14 +212,24 @@ func Compile(spec Spec) (*Differ, error) {
 			continue
 		}
 		for j, k := range keyPaths {
-			if len(p) <= len(k) && slices.Equal(p, k[:len(p)]) {
+			if p.covers(k) {
 				errs = append(errs, fmt.Errorf("ignore[%d]: %q would drop key field %q", i, s, spec.Key[j]))
 			}
 		}
 		ignore = append(ignore, p)
 	}
-	d.ignore = newFieldTrie(ignore)
+	unordered := make([]Path, 0, len(spec.Unordered))
+	for i, s := range spec.Unordered {
+		p, err := ParseUnordered(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("unordered[%d]: %w", i, err))
+			continue
+		}
+		unordered = append(unordered, p)
+	}
+	d.ignore = newPatternTrie(ignore, unordered)
 	errs = append(errs, d.compileEvents()...)
+	errs = append(errs, d.compileOptions()...)
 	if g := spec.Guard; math.IsNaN(g.MaxDeletedRatio) || g.MaxDeletedRatio < 0 || g.MaxDeletedRatio > 1 {
 		errs = append(errs, fmt.Errorf("guard.max_deleted_ratio: %v is out of range, want 0 (off) to 1", g.MaxDeletedRatio))
 	} else if g.MaxDeletedRatio > 0 && g.ConfirmPolls < 1 {
@@ -203,7 +238,7 @@ func Compile(spec Spec) (*Differ, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	d.fingerprint = fingerprint(d.kind, d.items, keyPaths, ignore)
+	d.fingerprint = fingerprint(d.kind, d.items, keyPaths, ignore, unordered, spec.Format, spec.Transform)
 	return d, nil
 }
 
@@ -232,7 +267,7 @@ func (d *Differ) compileEvents() []error {
 
 // fingerprint identifies the rules a snapshot was taken under, so that a
 // snapshot is never compared under different ones.
-func fingerprint(kind byte, items Path, keys, ignore []Path) [8]byte {
+func fingerprint(kind byte, items Path, keys, ignore, unordered []Path, format, transform string) [8]byte {
 	h := sha256.New()
 	field := func(s string) {
 		h.Write(binary.AppendUvarint(nil, uint64(len(s))))
@@ -253,82 +288,131 @@ func fingerprint(kind byte, items Path, keys, ignore []Path) [8]byte {
 	for _, n := range slices.Compact(names) {
 		field(n)
 	}
+	h.Write([]byte{0})
+	sets := make([]string, len(unordered))
+	for i, p := range unordered {
+		sets[i] = p.String()
+	}
+	slices.Sort(sets)
+	for _, n := range slices.Compact(sets) {
+		field(n)
+	}
+	// XML and JSON map to the same trees only by convention, and a
+	// transform reshapes the document: either changing re-baselines.
+	h.Write([]byte{0})
+	field(format)
+	field(transform)
 	var fp [8]byte
 	copy(fp[:], h.Sum(nil))
 	return fp
 }
 
-// Diff compares the response body with prev, the snapshot returned by the
-// last successful Diff (nil or empty when there is none). An error means a
-// failed poll: the body is not JSON or not shaped as the spec says (or prev
-// is no snapshot this build can read), and nothing must be stored. Otherwise Result.Snapshot is to be committed
-// together with Result.Changes. When nothing changed, Result.Snapshot may
-// be prev itself. Change values never share memory with prev.
-func (d *Differ) Diff(prev, body []byte) (*Result, error) {
-	var old *snapshot
-	if len(prev) > 0 {
-		s, err := decodeSnapshot(prev)
-		if err != nil {
-			return nil, err
-		}
-		if s.kind == d.kind && s.spec == d.fingerprint {
-			old = s
-		}
+// Diff compares the response body with prev, the state after the last
+// successful poll (Result.Next, or Load of what the store holds; nil when
+// there is none). An error means a failed poll: the body is not JSON or
+// not shaped as the spec says, and nothing must be stored. Otherwise the
+// Result's Snapshot or Delta is to be committed together with its Changes,
+// and its Next kept for the next poll once that commit succeeded. prev is
+// never modified, and Change values never share memory with it.
+func (d *Differ) Diff(prev *State, body []byte) (*Result, error) {
+	old := d.comparable(prev)
+	if old == nil || old.bodyLen < 0 || old.bodyLen == len(body) || d.kind == kindDocument || len(body) < parallelHashSize {
+		return d.DiffSum(prev, body, sha256.Sum256(body))
 	}
-	sum := sha256.Sum256(body)
+	// A body of another length than the last one is another body: hash
+	// it on another core while it is parsed.
+	var sum [32]byte
+	var wg sync.WaitGroup
+	wg.Go(func() { sum = sha256.Sum256(body) })
+	res, err := d.diffItems(prev, old, body, false, func() [32]byte { wg.Wait(); return sum })
+	wg.Wait()
+	return res, err
+}
+
+// parallelHashSize is the body size from which Diff hashes the body while
+// it parses it: below it, starting a goroutine costs more than it saves.
+const parallelHashSize = 1 << 20
+
+// DiffSum is Diff for a caller that has the SHA-256 of body already.
+func (d *Differ) DiffSum(prev *State, body []byte, sum [32]byte) (*Result, error) {
+	return d.diffSum(prev, body, sum, false)
+}
+
+// diffSum is DiffSum; single makes an object at the items path one item,
+// for documents read from XML, which has no arrays of one.
+func (d *Differ) diffSum(prev *State, body []byte, sum [32]byte, single bool) (*Result, error) {
+	old := d.comparable(prev)
 	if old != nil && old.body == sum {
-		// The very bytes the stored items come from: nothing changed,
-		// and there is nothing to parse. A pending hold ends.
-		res := &Result{Snapshot: prev}
+		// The very bytes the items come from: nothing changed, and there
+		// is nothing to parse. A pending hold ends.
+		res := &Result{Next: old}
 		if old.holdPolls > 0 {
-			res.Snapshot = withHold(prev, 0, [32]byte{})
+			res = d.hold(old, 0, [32]byte{})
 		}
+		res.Sum, res.Unchanged = sum, true
 		return res, nil
 	}
-	cur, err := d.parse(body, sum)
+	if d.kind == kindDocument {
+		return d.diffDocument(old, prev == nil, body, sum)
+	}
+	return d.diffItems(prev, old, body, single, func() [32]byte { return sum })
+}
+
+// comparable returns prev when it was taken under the rules of d, else nil.
+func (d *Differ) comparable(prev *State) *State {
+	if prev != nil && prev.kind == d.kind && prev.spec == d.fingerprint {
+		return prev
+	}
+	return nil
+}
+
+// diffItems compares the items of body with old, the comparable part of
+// prev. sum returns the SHA-256 of body, waiting for it when it is being
+// computed on the side.
+func (d *Differ) diffItems(prev, old *State, body []byte, single bool, sum func() [32]byte) (*Result, error) {
+	w, err := d.walk(old, body, single)
 	if err != nil {
 		return nil, err
 	}
 	var p pairing
-	switch d.kind {
-	case kindKeyed:
-		if p, err = pairKeyed(old, cur); err != nil {
+	if d.kind == kindKeyed {
+		if p, err = w.pairKeyed(old); err != nil {
 			return nil, err
 		}
-	case kindKeyless:
-		p = pairContent(old, cur)
+	} else {
+		p = w.pairContent(old)
 	}
-	if old == nil {
-		return d.baseline(cur, p, len(prev) == 0)
+	var res *Result
+	switch {
+	case old == nil:
+		res = d.baseline(w, p, sum(), prev == nil)
+	default:
+		if res = d.guard(old, w, p); res == nil {
+			res = &Result{Changes: d.changes(old, w, p)}
+			res.Snapshot, res.Delta, res.Next = d.advance(old, w, p, sum())
+		}
 	}
-	if d.kind == kindDocument {
-		return d.diffDocument(old, cur)
-	}
-	if held := d.guard(old, cur, p); held != nil {
-		return held, nil
-	}
-	return d.diffItems(old, cur, p)
+	res.Sum = sum()
+	return res, nil
 }
 
-// parse canonicalizes body into a new snapshot.
-func (d *Differ) parse(body []byte, sum [32]byte) (*snapshot, error) {
-	c := canonicalizer{src: body, out: make([]byte, headerSize, headerSize+len(body)+len(body)/8+16)}
-	c.out[0] = formatVersion
-	c.out[offKind] = d.kind
-	copy(c.out[offSpec:], d.fingerprint[:])
-	copy(c.out[offBody:], sum[:])
-	c.skipBOM()
-	var miss string
-	var err error
-	if d.kind == kindDocument {
-		c.out = append(c.out, 0, 0, 0, 0)
-		err = c.value(d.ignore)
-		putUint32(c.out[headerSize:], len(c.out)-headerSize-4)
+// walk reads the items of body (phases 1 and 2 of an items-mode diff).
+func (d *Differ) walk(old *State, body []byte, single bool) (*walker, error) {
+	w := &walker{d: d, prev: old, single: single}
+	// The buffer starts as a full snapshot would, so that a baseline's
+	// buffer is its snapshot. Without a previous state every item is
+	// canonicalized; with one, few usually are.
+	size := headerSize + 1024
+	if old == nil {
+		size = headerSize + len(body) + len(body)/8 + 16
 	} else {
-		miss, err = c.locate(d.items, 0, d.ignore, headerSize)
+		w.items = make([]pending, 0, len(old.items)+len(old.items)/16)
 	}
+	w.c = canonicalizer{src: body, out: make([]byte, headerSize, size)}
+	w.c.skipBOM()
+	miss, err := w.locate(0, 0, false)
 	if err == nil {
-		err = c.end()
+		err = w.c.end()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("parse response: %w", err)
@@ -336,84 +420,84 @@ func (d *Differ) parse(body []byte, sum [32]byte) (*snapshot, error) {
 	if miss != "" {
 		return nil, fmt.Errorf("items %q: %s", d.spec.Items, miss)
 	}
-	s := &snapshot{kind: d.kind, spec: d.fingerprint, body: sum}
-	for pos := headerSize; pos < len(c.out); {
-		end := pos + 4 + int(binary.LittleEndian.Uint32(c.out[pos:]))
-		s.values = append(s.values, span{pos + 4, end})
-		pos = end
+	if err := w.keys(); err != nil {
+		return nil, err
 	}
-	putUint32(c.out[offCount:], len(s.values))
-	s.keys = make([]span, len(s.values))
-	for i, v := range s.values {
-		frame := len(c.out)
-		c.out = append(c.out, 0, 0, 0, 0)
-		switch d.kind {
-		case kindKeyed:
-			if c.out, err = d.appendKey(c.out, i, c.out[v.off:v.end]); err != nil {
-				return nil, err
-			}
-		case kindKeyless:
-			c.out = appendContentKey(c.out, c.out[v.off:v.end])
+	return w, nil
+}
+
+// diffDocument compares a whole document; its state is always stored in
+// full.
+func (d *Differ) diffDocument(old *State, fresh bool, body []byte, sum [32]byte) (*Result, error) {
+	c := canonicalizer{src: body, out: make([]byte, headerSize+4, headerSize+4+len(body)+len(body)/8+16)}
+	c.skipBOM()
+	err := c.value(d.ignore)
+	if err == nil {
+		err = c.end()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse response: %w", err)
+	}
+	end := len(c.out)
+	putUint32(c.out[headerSize:], end-headerSize-4)
+	c.out = append(c.out, 0, 0, 0, 0) // the empty key
+	writeHeader(c.out, kindDocument, d.fingerprint, sum, 0, [32]byte{}, 1)
+	next := &State{kind: kindDocument, spec: d.fingerprint, body: sum, bodyLen: len(body), chunks: [][]byte{c.out}, baseSize: len(c.out),
+		items: []item{{val: ref{off: headerSize + 4, n: uint32(end - headerSize - 4)}, key: ref{off: uint32(len(c.out))}}}}
+	res := &Result{Snapshot: c.out, Next: next, Sum: sum}
+	after := next.value(0)
+	switch {
+	case old == nil:
+		res.Baseline = true
+		if fresh && d.spec.EmitInitial && d.kept(TypeDocumentChanged) {
+			res.Changes = []Change{{Type: TypeDocumentChanged, After: bytes.Clone(after)}}
 		}
-		putUint32(c.out[frame:], len(c.out)-frame-4)
-		s.keys[i] = span{frame + 4, len(c.out)}
+	case d.kept(TypeDocumentChanged) && !bytes.Equal(old.value(0), after):
+		before := old.value(0)
+		res.Changes = []Change{{Type: TypeDocumentChanged, Before: bytes.Clone(before), After: bytes.Clone(after), Patch: patch(before, after)}}
 	}
-	s.buf = c.out
-	return s, nil
+	return res, nil
 }
 
 func (d *Differ) kept(typ string) bool { return d.keep == nil || d.keep[typ] }
 
-// baseline records the first snapshot. fresh is false when an existing
-// snapshot was taken under other rules: then nothing is emitted.
-func (d *Differ) baseline(cur *snapshot, p pairing, fresh bool) (*Result, error) {
-	res := &Result{Snapshot: cur.buf, Baseline: true}
-	if !fresh || !d.spec.EmitInitial {
-		return res, nil
+// baseline records the first state. fresh is false when a state taken
+// under other rules existed: then nothing is emitted.
+func (d *Differ) baseline(w *walker, p pairing, sum [32]byte, fresh bool) *Result {
+	res := &Result{Baseline: true}
+	if fresh && d.spec.EmitInitial {
+		// The items are reported as created, like any other change.
+		res.Changes, res.Baseline = d.changes(nil, w, p), false
 	}
-	if d.kind == kindDocument {
-		if d.kept(TypeDocumentChanged) {
-			res.Changes = []Change{{Type: TypeDocumentChanged, After: bytes.Clone(cur.value(0))}}
-		}
-		return res, nil
-	}
-	return d.diffItems(&snapshot{}, cur, p)
+	res.Snapshot, res.Next = d.full(w, nil, sum, p)
+	return res
 }
 
-func (d *Differ) diffDocument(old, cur *snapshot) (*Result, error) {
-	res := &Result{Snapshot: cur.buf}
-	before, after := old.value(0), cur.value(0)
-	if bytes.Equal(before, after) || !d.kept(TypeDocumentChanged) {
-		return res, nil
-	}
-	res.Changes = []Change{{Type: TypeDocumentChanged, Before: bytes.Clone(before), After: bytes.Clone(after), Patch: patch(before, after)}}
-	return res, nil
-}
-
-// diffItems emits creations and updates in the order of cur, then
-// deletions in the order of old.
-func (d *Differ) diffItems(old, cur *snapshot, p pairing) (*Result, error) {
-	res := &Result{Snapshot: cur.buf}
-	for j := range cur.values {
+// changes emits creations and updates in the order of the response, then
+// deletions in the order of old (nil: everything is created).
+func (d *Differ) changes(old *State, w *walker, p pairing) []Change {
+	var out []Change
+	for j := range w.items {
 		i := p.oldOf[j]
-		after := cur.value(j)
 		switch {
 		case i < 0:
 			if d.kept(TypeItemCreated) {
-				res.Changes = append(res.Changes, Change{Type: TypeItemCreated, Key: string(cur.key(j)), After: bytes.Clone(after)})
+				out = append(out, Change{Type: TypeItemCreated, Key: string(w.key(j)), After: bytes.Clone(w.value(j))})
 			}
-		case d.kept(TypeItemUpdated) && !bytes.Equal(old.value(int(i)), after):
-			before := old.value(int(i))
-			res.Changes = append(res.Changes, Change{Type: TypeItemUpdated, Key: string(cur.key(j)),
+		case w.items[j].prev == i:
+			// The same raw bytes: unchanged.
+		case d.kept(TypeItemUpdated) && !bytes.Equal(old.value(int(i)), w.value(j)):
+			before, after := old.value(int(i)), w.value(j)
+			out = append(out, Change{Type: TypeItemUpdated, Key: string(w.key(j)),
 				Before: bytes.Clone(before), After: bytes.Clone(after), Patch: patch(before, after)})
 		}
 	}
 	if d.kept(TypeItemDeleted) {
 		for i, j := range p.newOf {
 			if j < 0 {
-				res.Changes = append(res.Changes, Change{Type: TypeItemDeleted, Key: string(old.key(i)), Before: bytes.Clone(old.value(i))})
+				out = append(out, Change{Type: TypeItemDeleted, Key: string(old.key(i)), Before: bytes.Clone(old.value(i))})
 			}
 		}
 	}
-	return res, nil
+	return out
 }

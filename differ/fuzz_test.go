@@ -14,11 +14,15 @@ var fuzzSpecs = []Spec{
 	{Items: "items", Key: []string{"id"}},
 	{Items: "$"},
 	{Items: "$", Key: []string{"id"}, Guard: Guard{MaxDeletedRatio: 0.3, ConfirmPolls: 2}},
+	{Items: "$[*].o", Key: []string{"id"}},
+	{Items: "a[*][*]"},
 }
 
 // FuzzDiff diffs arbitrary bodies: Diff never panics, a body diffed
 // against its own snapshot (as the same bytes or respelled) yields no
-// changes, and every patch turns Before into After.
+// changes, every patch turns Before into After, what a result stores
+// loads back as its next state, and recognising items by their raw bytes
+// changes no result and no error.
 func FuzzDiff(f *testing.F) {
 	for _, s := range [][2]string{
 		{`[{"id":1,"v":1},{"id":2}]`, `[{"id":2,"v":[1,2]},{"id":3}]`},
@@ -27,6 +31,8 @@ func FuzzDiff(f *testing.F) {
 		{`{"a":1,"b":{"c":[1,{"d":2}]}}`, `{"b":{"c":[{"d":3}]},"x":"y"}`},
 		{`"x"`, `[1]`},
 		{`[1,1,2]`, `[2,1.0,"1"]`},
+		{`[{"o":[{"id":1},{"id":2}]},{"o":[]}]`, `[{"o":[{"id":2}]},{"o":[{"id":1,"v":"]"}]}]`},
+		{`{"a":[[1,"x\"]"],[2]]}`, `{"a":[[2],[1,"x\"]",3]]}`},
 	} {
 		f.Add([]byte(s[0]), []byte(s[1]))
 	}
@@ -40,23 +46,28 @@ func FuzzDiff(f *testing.F) {
 			if err != nil {
 				continue
 			}
+			checkStored(t, nil, first)
 			// Same bytes (the shortcut), then respelled (a full parse).
 			for _, body := range [][]byte{a, slices.Concat([]byte(" \n"), a)} {
-				res, err := d.Diff(first.Snapshot, body)
+				res, err := d.Diff(first.Next, body)
 				if err != nil || len(res.Changes) != 0 || res.Held || res.Baseline {
 					t.Fatalf("spec %+v: %q against its own snapshot: %+v, %v", spec, body, res, err)
 				}
 			}
-			res, err := d.Diff(first.Snapshot, b)
+			// Whether the state knows the raw bytes of its items must
+			// not matter, errors included.
+			compareWarmCold(t, d, a, b)
+			res, err := d.Diff(first.Next, b)
 			if err != nil {
 				continue
 			}
 			checkPatches(t, res.Changes)
+			checkStored(t, first.Next, res)
 			if res.Held {
 				// The next poll with b would confirm the hold.
 				continue
 			}
-			again, err := d.Diff(res.Snapshot, slices.Concat(b, []byte(" ")))
+			again, err := d.Diff(res.Next, slices.Concat(b, []byte(" ")))
 			if err != nil || len(again.Changes) != 0 {
 				t.Fatalf("spec %+v: %q against its own snapshot: %+v, %v", spec, b, again, err)
 			}

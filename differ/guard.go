@@ -7,21 +7,22 @@ import (
 	"slices"
 )
 
-// guard decides whether the response cur, which p pairs with the items of
-// old, must be held, and returns the held Result, or nil to apply it.
+// guard decides whether the response read by w, which p pairs with the
+// items of old, must be held, and returns the held Result, or nil to apply
+// it.
 //
 // A response is suspicious when more than MaxDeletedRatio of the old items
 // vanished. It is held, keeping the old items, until ConfirmPolls
 // consecutive polls (this one included) have shown the same candidate;
-// the count and the candidate's hash travel in the snapshot. A response
-// that is not suspicious is applied and thereby ends any hold.
-func (d *Differ) guard(old, cur *snapshot, p pairing) *Result {
+// the count and the candidate's hash travel in the state. A response that
+// is not suspicious is applied and thereby ends any hold.
+func (d *Differ) guard(old *State, w *walker, p pairing) *Result {
 	g := d.spec.Guard
-	n := len(old.values)
+	n := len(old.items)
 	if g.MaxDeletedRatio == 0 || n == 0 || float64(p.deleted) <= g.MaxDeletedRatio*float64(n) {
 		return nil
 	}
-	candidate := candidateHash(cur)
+	candidate := candidateHash(w)
 	polls := uint32(1)
 	if old.holdPolls > 0 && old.holdHash == candidate {
 		polls = old.holdPolls + 1
@@ -29,19 +30,19 @@ func (d *Differ) guard(old, cur *snapshot, p pairing) *Result {
 	if int(polls) >= g.ConfirmPolls {
 		return nil
 	}
-	return &Result{Snapshot: withHold(old.buf, polls, candidate), Held: true}
+	return d.hold(old, polls, candidate)
 }
 
 // candidateHash identifies the set of items a held response would apply,
 // regardless of their order.
-func candidateHash(s *snapshot) [32]byte {
-	sums := make([][32]byte, len(s.values))
-	for i := range sums {
+func candidateHash(w *walker) [32]byte {
+	sums := make([][32]byte, len(w.items))
+	for j := range sums {
 		h := sha256.New()
-		h.Write(binary.AppendUvarint(nil, uint64(len(s.key(i)))))
-		h.Write(s.key(i))
-		h.Write(s.value(i))
-		h.Sum(sums[i][:0])
+		h.Write(binary.AppendUvarint(nil, uint64(len(w.key(j)))))
+		h.Write(w.key(j))
+		h.Write(w.value(j))
+		h.Sum(sums[j][:0])
 	}
 	slices.SortFunc(sums, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	h := sha256.New()

@@ -74,18 +74,19 @@ func TestGuard(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			snap := mustDiff(t, d, nil, all).Snapshot
+			st := newStored(t, d)
+			st.diff(all)
 			for i, s := range tt.steps {
-				res := mustDiff(t, d, snap, s.body)
-				snap = res.Snapshot
+				res := st.diff(s.body)
+				snap := res.Next
 				if res.Held != s.held {
 					t.Errorf("step %d: Held = %v, want %v", i, res.Held, s.held)
 				}
 				if got := changeList(res.Changes); got != s.changes {
 					t.Errorf("step %d: changes = %q, want %q", i, got, s.changes)
 				}
-				if polls, err := HeldPolls(snap); err != nil || polls != s.heldPolls {
-					t.Errorf("step %d: HeldPolls = %d, %v, want %d", i, polls, err, s.heldPolls)
+				if polls := snap.HeldPolls(); polls != s.heldPolls {
+					t.Errorf("step %d: HeldPolls = %d, want %d", i, polls, s.heldPolls)
 				}
 				if got := itemKeys(t, snap); got != s.items {
 					t.Errorf("step %d: snapshot items %q, want %q", i, got, s.items)
@@ -102,20 +103,21 @@ func TestGuardKeyless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := mustDiff(t, d, nil, `["a","a","b"]`).Snapshot
-	res := mustDiff(t, d, snap, `["a"]`)
+	st := newStored(t, d)
+	st.diff(`["a","a","b"]`)
+	res := st.diff(`["a"]`)
 	if !res.Held || res.Changes != nil {
 		t.Fatalf("first poll with 2 of 3 items gone: Held = %v, changes %q; want held", res.Held, changeList(res.Changes))
 	}
-	res = mustDiff(t, d, res.Snapshot, `["a"]`)
+	res = st.diff(`["a"]`)
 	if res.Held || len(res.Changes) != 2 || res.Changes[0].Type != TypeItemDeleted || string(res.Changes[0].Before) != `"a"` || string(res.Changes[1].Before) != `"b"` {
 		t.Errorf("confirming poll: Held = %v, changes %q", res.Held, changeList(res.Changes))
 	}
 }
 
-func itemKeys(t *testing.T, snap []byte) string {
+func itemKeys(t *testing.T, snap *State) string {
 	t.Helper()
-	items, err := Items(snap)
+	items, err := snap.Items()
 	if err != nil {
 		t.Fatal(err)
 	}

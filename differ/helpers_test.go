@@ -4,9 +4,28 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"testing"
 
 	"github.com/wI2L/jsondiff"
 )
+
+// compileAfter compiles spec and, unless prev is empty, diffs prev as the
+// first poll, returning the state to compare the next poll with.
+func compileAfter(t *testing.T, spec Spec, prev string) (*Differ, *State) {
+	t.Helper()
+	d, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev == "" {
+		return d, nil
+	}
+	res, err := d.Diff(nil, []byte(prev))
+	if err != nil {
+		t.Fatalf("Diff of the first poll: %v", err)
+	}
+	return d, res.Next
+}
 
 // canonicalize returns the canonical form of the JSON document b.
 func canonicalize(b []byte) ([]byte, error) {

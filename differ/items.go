@@ -5,33 +5,109 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 )
 
-// locate parses the value at c.pos looking for the item array at path[i:].
-// The array's elements are written framed (see elements); everything else
-// is only validated. It returns why the array is not there ("" when it is)
-// and, separately, a syntax error, which takes precedence.
-func (c *canonicalizer) locate(path Path, i int, t *fieldTrie, itemsStart int) (string, error) {
+// walker reads the items of one response (phase 1 of an items-mode diff):
+// it validates the body, finds the item array(s) the items path selects
+// and, for each element, either recognises it as a previous item by the
+// hash of its raw bytes, or canonicalizes it into its own buffer.
+type walker struct {
+	d      *Differ
+	single bool          // an object at the items path is one item (XML)
+	c      canonicalizer // src is the body; out holds canonical values, then keys
+	prev   *State        // the state compared with, or nil
+	// items are the elements found so far, in document order.
+	items []pending
+	// at is the index of the element being walked at each [*] step of the
+	// items path, for errors that name a place.
+	at []int
+	// next is the previous item expected at the next element: items are
+	// mostly in the order of the previous response, so checking the one
+	// after the last recognised item first finds most without a scan.
+	next int32
+	// misses counts the elements not recognised in a row, and skip the
+	// elements still to canonicalize without looking them up (see
+	// element).
+	misses, skip int
+}
+
+// When this many elements in a row are not recognised, the next
+// skipMisses are canonicalized without being looked up: a state loaded
+// from the store, whose items' raw bytes are not known, then costs little
+// more than a full parse, and a run of new items at the top of a list
+// costs a few parses more than needed.
+const (
+	maxMisses  = 32
+	skipMisses = 64
+)
+
+// pending is one element of the response's items.
+type pending struct {
+	prev    int32 // a previous item with the same raw bytes, or -1
+	val     span  // otherwise its canonical value in the walker's buffer
+	key     span  // and its key (set by keys)
+	keyHash uint64
+	raw     uint64 // hash of its raw bytes
+	rawLen  uint32
+}
+
+// value and key return the canonical value and the key of item j.
+func (w *walker) value(j int) []byte {
+	if i := w.items[j].prev; i >= 0 {
+		return w.prev.value(int(i))
+	}
+	return w.c.out[w.items[j].val.off:w.items[j].val.end]
+}
+
+func (w *walker) key(j int) []byte {
+	if i := w.items[j].prev; i >= 0 {
+		return w.prev.key(int(i))
+	}
+	return w.c.out[w.items[j].key.off:w.items[j].key.end]
+}
+
+// locate parses the value at c.pos looking for the item array at
+// path[i:]. The array's elements are read by elements; everything else is
+// only validated. It returns why the array is not there ("" when it is)
+// and, separately, a syntax error, which takes precedence. itemsStart is
+// the number of items found before the value, which a later member of the
+// same name discards. Inside an element stepped into by [*], a missing
+// field or a null on the way contributes no items instead of failing.
+func (w *walker) locate(i, itemsStart int, inside bool) (string, error) {
+	c := &w.c
+	path := w.d.items
 	c.skipSpace()
 	if c.pos >= len(c.src) {
 		return "", c.errEOF()
 	}
 	b := c.src[c.pos]
-	if i == len(path) {
-		switch b {
-		case '[':
-			return "", c.elements(t, true)
-		case 'n':
-			// A Go API encodes an empty slice as null: that is no items.
-			return "", c.skip()
-		}
+	switch {
+	case i == len(path) && b == '[':
+		return "", w.elements()
+	case i == len(path) && b == '{' && w.single:
+		// XML has no arrays: an element that repeats becomes one, but a
+		// lone element is an object. At the items path that is one item.
+		return "", w.element()
+	case b == 'n' && (i == len(path) || inside || path[i] == everyElement):
+		// A Go API encodes an empty slice as null: that is no items.
+		return "", c.skip()
+	case i == len(path) && path.wildcards():
+		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), c.skip()
+	case i == len(path):
 		return fmt.Sprintf("found %s, want an array", kindName(b)), c.skip()
-	}
-	if b != '{' {
-		return fmt.Sprintf("%q is %s, want an object", path[:i].String(), kindName(b)), c.skip()
+	case path[i] == everyElement && b == '[':
+		return w.eachElement(i)
+	case path[i] == everyElement:
+		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), c.skip()
+	case b != '{':
+		return fmt.Sprintf("%q is %s, want an object", path.render(i, w.at), kindName(b)), c.skip()
 	}
 	want := canonicalName(path[i])
-	miss := fmt.Sprintf("no field %q", path[i])
+	var miss string
+	if !inside {
+		miss = fmt.Sprintf("no field %q", path[i])
+	}
 	more, err := c.beginObject()
 	for more && err == nil {
 		var nameStart, nameEnd int
@@ -43,8 +119,8 @@ func (c *canonicalizer) locate(path Path, i int, t *fieldTrie, itemsStart int) (
 		if match {
 			// With duplicate names the last member wins, as in
 			// encoding/json: forget the items of an earlier one.
-			c.out = c.out[:itemsStart]
-			miss, err = c.locate(path, i+1, t, itemsStart)
+			w.truncate(itemsStart)
+			miss, err = w.locate(i+1, itemsStart, inside)
 		} else {
 			err = c.skip()
 		}
@@ -54,6 +130,177 @@ func (c *canonicalizer) locate(path Path, i int, t *fieldTrie, itemsStart int) (
 		more, err = c.nextMember()
 	}
 	return miss, err
+}
+
+// eachElement walks every element of the array at c.pos for the rest of
+// the items path after the [*] at path[i]. The first element that is not
+// shaped as the path says is the one reported.
+func (w *walker) eachElement(i int) (string, error) {
+	c := &w.c
+	if err := c.push(); err != nil {
+		return "", err
+	}
+	c.pos++ // '['
+	c.skipSpace()
+	if c.pos < len(c.src) && c.src[c.pos] == ']' {
+		c.pos++
+		c.depth--
+		return "", nil
+	}
+	var miss string
+	w.at = append(w.at, 0)
+	for n := 0; ; n++ {
+		w.at[len(w.at)-1] = n
+		m, err := w.locate(i+1, len(w.items), true)
+		if err != nil {
+			return "", err
+		}
+		if miss == "" {
+			miss = m
+		}
+		if more, err := w.nextElement(); err != nil || !more {
+			w.at = w.at[:len(w.at)-1]
+			return miss, err
+		}
+	}
+}
+
+// nextElement consumes the ',' or ']' after an array element.
+func (w *walker) nextElement() (more bool, err error) { return w.c.nextElement() }
+
+// truncate forgets the items found from the n-th on.
+func (w *walker) truncate(n int) {
+	for _, p := range w.items[n:] {
+		if p.prev < 0 {
+			w.c.out = w.c.out[:p.val.off-4]
+			break
+		}
+	}
+	w.items = w.items[:n]
+}
+
+// elements reads the item array at c.pos.
+func (w *walker) elements() error {
+	c := &w.c
+	if err := c.push(); err != nil {
+		return err
+	}
+	c.pos++ // '['
+	c.skipSpace()
+	if c.pos < len(c.src) && c.src[c.pos] == ']' {
+		c.pos++
+		c.depth--
+		return nil
+	}
+	for {
+		if err := w.element(); err != nil {
+			return err
+		}
+		if more, err := w.nextElement(); err != nil || !more {
+			return err
+		}
+	}
+}
+
+// element reads one item. Raw bytes identical to those a previous item
+// was read from are that item again, without a parse: they were valid,
+// and canonicalize to the same value. Only other items are canonicalized,
+// framed by a 4-byte length like the values of a full snapshot.
+func (w *walker) element() error {
+	c := &w.c
+	c.skipSpace()
+	start := c.pos
+	switch {
+	case w.prev == nil:
+	case w.skip > 0:
+		w.skip--
+	default:
+		if i, h := w.expected(start); i >= 0 {
+			return w.recognised(i, h, start, start+int(w.prev.items[i].rawLen))
+		}
+		if end := scanValue(c.src, start); end > start && delimited(c.src, end) {
+			h := hashBytes(c.src[start:end])
+			if i := w.prev.findRaw(h, end-start); i >= 0 {
+				return w.recognised(i, h, start, end)
+			}
+		}
+		if w.misses++; w.misses >= maxMisses {
+			w.skip = skipMisses
+			// Most of what follows may be parsed: make room for it at
+			// once rather than by repeated growth.
+			c.out = slices.Grow(c.out, (len(c.src)-start)*9/8)
+		}
+	}
+	frame := len(c.out)
+	c.out = append(c.out, 0, 0, 0, 0)
+	if err := c.value(w.d.ignore); err != nil {
+		return err
+	}
+	putUint32(c.out[frame:], len(c.out)-frame-4)
+	raw := c.src[start:c.pos]
+	w.items = append(w.items, pending{prev: -1, val: span{frame + 4, len(c.out)}, raw: hashBytes(raw), rawLen: uint32(len(raw))})
+	return nil
+}
+
+// expected checks whether the element at start is the previous item
+// after the last one recognised, and returns it with the hash of its raw
+// bytes, or -1.
+func (w *walker) expected(start int) (int32, uint64) {
+	i := w.next
+	if int(i) >= len(w.prev.items) {
+		return -1, 0
+	}
+	it := &w.prev.items[i]
+	end := start + int(it.rawLen)
+	if it.rawLen == 0 || end > len(w.c.src) || !delimited(w.c.src, end) {
+		return -1, 0
+	}
+	if h := hashBytes(w.c.src[start:end]); h == it.raw {
+		return i, h
+	}
+	return -1, 0
+}
+
+// recognised records the element at start..end as previous item i.
+func (w *walker) recognised(i int32, h uint64, start, end int) error {
+	// The bytes were valid where they were, so they are here, with one
+	// exception: depth, which counts from the document's root. The items
+	// path, part of the rules a state is compared under, fixes it.
+	w.items = append(w.items, pending{prev: i, raw: h, rawLen: uint32(end - start)})
+	w.c.pos = end
+	w.next = i + 1
+	w.misses = 0
+	return nil
+}
+
+// keys computes the key of every item that was canonicalized (phase 2),
+// framed after the values in the walker's buffer, and every item's key
+// hash. Without a previous state the buffer is then laid out as a full
+// snapshot.
+func (w *walker) keys() error {
+	for j := range w.items {
+		p := &w.items[j]
+		if p.prev >= 0 {
+			p.keyHash = w.prev.items[p.prev].keyHash
+			continue
+		}
+		frame := len(w.c.out)
+		w.c.out = append(w.c.out, 0, 0, 0, 0)
+		v := w.c.out[p.val.off:p.val.end]
+		switch w.d.kind {
+		case kindKeyed:
+			var err error
+			if w.c.out, err = w.d.appendKey(w.c.out, j, v); err != nil {
+				return err
+			}
+		case kindKeyless:
+			w.c.out = appendContentKey(w.c.out, v)
+		}
+		putUint32(w.c.out[frame:], len(w.c.out)-frame-4)
+		p.key = span{frame + 4, len(w.c.out)}
+		p.keyHash = hashBytes(w.c.out[frame+4:])
+	}
+	return nil
 }
 
 // kindName names the JSON type of a value starting with b.
@@ -210,37 +457,50 @@ func unquote(s []byte) []byte {
 	return out
 }
 
-// pairing matches the items of the previous snapshot with the new ones.
+// pairing matches the items of the previous state with the new ones.
 type pairing struct {
 	newOf   []int32 // per old item: the new item it became, or -1 (deleted)
 	oldOf   []int32 // per new item: the old item it was, or -1 (created)
 	deleted int
+	byKey   table // keyed: the new items by key, the next state's table
 }
 
-// pairKeyed matches items by key and rejects duplicate keys. old may be nil.
-// Map keys are substrings of one string per snapshot, so building the map
-// costs no allocation per item.
-func pairKeyed(old, cur *snapshot) (pairing, error) {
-	p := newPairing(old, cur)
-	m := make(map[string]int32, len(p.newOf)+len(p.oldOf)/64)
+func newPairing(old *State, n int) pairing {
+	var p pairing
 	if old != nil {
-		start, region := old.keyRegion()
-		for i, k := range old.keys {
-			m[region[k.off-start:k.end-start]] = int32(i)
+		p.newOf = make([]int32, len(old.items))
+		for i := range p.newOf {
+			p.newOf[i] = -1
 		}
 	}
-	start, region := cur.keyRegion()
-	for j, ks := range cur.keys {
-		k := region[ks.off-start : ks.end-start]
-		i, ok := m[k]
-		switch {
-		case !ok:
-			m[k] = -int32(j) - 1
-		case i < 0:
-			return pairing{}, fmt.Errorf("items %d and %d have the same key %q", -i-1, j, k)
-		case p.newOf[i] >= 0:
-			return pairing{}, fmt.Errorf("items %d and %d have the same key %q", p.newOf[i], j, k)
-		default:
+	p.oldOf = make([]int32, n)
+	for j := range p.oldOf {
+		p.oldOf[j] = -1
+	}
+	p.deleted = len(p.newOf)
+	return p
+}
+
+// pairKeyed matches items by key and rejects duplicate keys; old may be nil.
+func (w *walker) pairKeyed(old *State) (pairing, error) {
+	p := newPairing(old, len(w.items))
+	p.byKey = newTable(len(w.items))
+	for j := range w.items {
+		k, h := w.key(j), w.items[j].keyHash
+		if e := p.byKey.get(h, func(e int32) bool { return bytes.Equal(w.key(int(e)), k) }); e >= 0 {
+			return pairing{}, fmt.Errorf("items %d and %d have the same key %q", e, j, k)
+		}
+		p.byKey.put(h, int32(j), nil)
+		if old == nil {
+			continue
+		}
+		// An item recognised by its raw bytes has its key: it is the
+		// old item of that key.
+		i := w.items[j].prev
+		if i < 0 {
+			i = old.findKey(k, h)
+		}
+		if i >= 0 {
 			p.newOf[i], p.oldOf[j] = int32(j), i
 			p.deleted--
 		}
@@ -250,60 +510,40 @@ func pairKeyed(old, cur *snapshot) (pairing, error) {
 
 // pairContent matches items compared by content as multisets: each new
 // item takes the earliest unmatched old item with the same canonical JSON.
-func pairContent(old, cur *snapshot) pairing {
-	p := newPairing(old, cur)
+func (w *walker) pairContent(old *State) pairing {
+	p := newPairing(old, len(w.items))
 	if old == nil {
 		return p
 	}
-	// Chains of old items with the same content key, in old order; m
-	// points at the first one not matched yet.
-	m := make(map[string]int32, len(old.keys))
-	next := make([]int32, len(old.keys))
-	start, region := old.keyRegion()
-	for i := len(old.keys) - 1; i >= 0; i-- {
-		k := region[old.keys[i].off-start : old.keys[i].end-start]
-		next[i] = -1
-		if h, ok := m[k]; ok {
-			next[i] = h
-		}
-		m[k] = int32(i)
-	}
-	start, region = cur.keyRegion()
-	for j, ks := range cur.keys {
-		k := region[ks.off-start : ks.end-start]
-		head, ok := m[k]
-		if !ok {
+	// Per chain of old items with the same content key (by its first
+	// item): the first one not matched yet, +1; 0 is the first item
+	// itself, -1 none.
+	cur := make([]int32, len(old.items))
+	for j := range w.items {
+		head := old.findKey(w.key(j), w.items[j].keyHash)
+		if head < 0 || cur[head] < 0 {
 			continue
 		}
-		for i := head; i >= 0; i = next[i] {
+		first := head
+		if cur[head] > 0 {
+			first = cur[head] - 1
+		}
+		for i := first; i >= 0; i = old.sameKey[i] {
 			// Equal keys with different content would be a SHA-256
 			// prefix collision: compare the bytes to stay exact.
-			if p.newOf[i] >= 0 || !bytes.Equal(old.value(int(i)), cur.value(j)) {
+			if p.newOf[i] >= 0 || !bytes.Equal(old.value(int(i)), w.value(j)) {
 				continue
 			}
 			p.newOf[i], p.oldOf[j] = int32(j), i
 			p.deleted--
-			if i == head {
-				m[k] = next[i]
+			if i == first {
+				cur[head] = old.sameKey[i] + 1
+				if old.sameKey[i] < 0 {
+					cur[head] = -1
+				}
 			}
 			break
 		}
 	}
-	return p
-}
-
-func newPairing(old, cur *snapshot) pairing {
-	var p pairing
-	if old != nil {
-		p.newOf = make([]int32, len(old.values))
-		for i := range p.newOf {
-			p.newOf[i] = -1
-		}
-	}
-	p.oldOf = make([]int32, len(cur.values))
-	for j := range p.oldOf {
-		p.oldOf[j] = -1
-	}
-	p.deleted = len(p.newOf)
 	return p
 }

@@ -23,6 +23,7 @@ func TestPatch(t *testing.T) {
 		{`{"\u0001":1,"A":1}`, `{"\u0001":2,"B":1}`, `[{"op":"replace","path":"/\u0001","value":2},{"op":"remove","path":"/A"},{"op":"add","path":"/B","value":1}]`},
 		{`{}`, `{"a":{"b":[]}}`, `[{"op":"add","path":"/a","value":{"b":[]}}]`},
 		{`{"a":1,"b":2}`, `{}`, `[{"op":"remove","path":"/a"},{"op":"remove","path":"/b"}]`},
+		{`{"":[]}`, `{"":[{}]}`, `[{"op":"add","path":"//-","value":{}}]`}, // the member named ""
 	}
 	for _, tt := range tests {
 		before, after := mustCanonical(t, tt.before), mustCanonical(t, tt.after)

@@ -7,9 +7,10 @@ import (
 	"fmt"
 )
 
-// Snapshot format, version 1. Everything the differ needs between polls,
-// the guard's state included, lives in this one value so that the store
-// commits it atomically with the events. All integers are little-endian.
+// Full snapshot format, version 1. Everything the differ needs between
+// polls, the guard's state included, lives in this one value (or in it and
+// the deltas that follow it, see delta.go) so that the store commits it
+// atomically with the events. All integers are little-endian.
 //
 //	offset  size  field
 //	0       1     format version (1)
@@ -46,10 +47,10 @@ type Item struct {
 	Value json.RawMessage // canonical JSON, ignored fields dropped
 }
 
-// span is the position of a value or key inside a snapshot buffer.
+// span is the position of a value or key inside a buffer.
 type span struct{ off, end int }
 
-// snapshot is a decoded view of an encoded snapshot; it shares buf.
+// snapshot is a decoded view of an encoded full snapshot; it shares buf.
 type snapshot struct {
 	buf       []byte
 	kind      byte
@@ -64,17 +65,18 @@ type snapshot struct {
 func (s *snapshot) value(i int) []byte { return s.buf[s.values[i].off:s.values[i].end] }
 func (s *snapshot) key(i int) []byte   { return s.buf[s.keys[i].off:s.keys[i].end] }
 
-// keyRegion is the part of buf holding the keys, for building one string
-// whose substrings serve as map keys without an allocation per key.
-func (s *snapshot) keyRegion() (start int, region string) {
-	if len(s.keys) == 0 {
-		return 0, ""
-	}
-	start = s.keys[0].off
-	return start, string(s.buf[start:s.keys[len(s.keys)-1].end])
-}
-
 func putUint32(b []byte, n int) { binary.LittleEndian.PutUint32(b, uint32(n)) }
+
+// writeHeader fills in the header of a full snapshot at the start of b.
+func writeHeader(b []byte, kind byte, spec [8]byte, body [32]byte, polls uint32, hold [32]byte, n int) {
+	b[0] = formatVersion
+	b[offKind] = kind
+	copy(b[offSpec:], spec[:])
+	copy(b[offBody:], body[:])
+	binary.LittleEndian.PutUint32(b[offHoldPolls:], polls)
+	copy(b[offHoldHash:], hold[:])
+	putUint32(b[offCount:], n)
+}
 
 // errSnapshot prefixes every snapshot decoding error.
 var errSnapshot = errors.New("snapshot")
@@ -102,28 +104,13 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	if n > (len(b)-headerSize)/8 || (s.kind == kindDocument && n != 1) {
 		return nil, fmt.Errorf("%w: item count %d does not fit %d bytes", errSnapshot, n, len(b))
 	}
-	pos := headerSize
-	read := func(dst []span) error {
-		for i := range dst {
-			if len(b)-pos < 4 {
-				return fmt.Errorf("%w: truncated at byte %d", errSnapshot, pos)
-			}
-			l := int(binary.LittleEndian.Uint32(b[pos:]))
-			pos += 4
-			if l > len(b)-pos {
-				return fmt.Errorf("%w: truncated at byte %d", errSnapshot, pos)
-			}
-			dst[i] = span{pos, pos + l}
-			pos += l
-		}
-		return nil
-	}
 	s.values = make([]span, n)
 	s.keys = make([]span, n)
-	if err := read(s.values); err != nil {
-		return nil, err
+	pos, err := readFramed(b, headerSize, s.values)
+	if err == nil {
+		pos, err = readFramed(b, pos, s.keys)
 	}
-	if err := read(s.keys); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if pos != len(b) {
@@ -132,51 +119,47 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	return s, nil
 }
 
-// withHold returns a copy of the encoded snapshot b with the guard state
-// replaced; polls 0 clears it.
-func withHold(b []byte, polls uint32, candidate [32]byte) []byte {
-	out := make([]byte, len(b))
-	copy(out, b)
-	binary.LittleEndian.PutUint32(out[offHoldPolls:], polls)
-	if polls == 0 {
-		candidate = [32]byte{}
+// readFramed reads len(dst) length-prefixed values from b at pos and
+// returns the position after them.
+func readFramed(b []byte, pos int, dst []span) (int, error) {
+	for i := range dst {
+		if len(b)-pos < 4 {
+			return 0, fmt.Errorf("%w: truncated at byte %d", errSnapshot, pos)
+		}
+		l := int(binary.LittleEndian.Uint32(b[pos:]))
+		pos += 4
+		if l > len(b)-pos {
+			return 0, fmt.Errorf("%w: truncated at byte %d", errSnapshot, pos)
+		}
+		dst[i] = span{pos, pos + l}
+		pos += l
 	}
-	copy(out[offHoldHash:], candidate[:])
-	return out
+	return pos, nil
 }
 
-// Items returns the items stored in an items-mode snapshot, in the order of
-// the response they came from. The values share memory with snapshot.
+// Items returns the items stored in an items-mode full snapshot, in the
+// order of the response they came from. The values share memory with
+// snapshot. State.Items reads a snapshot with its deltas.
 func Items(snapshot []byte) ([]Item, error) {
-	s, err := decodeSnapshot(snapshot)
+	s, err := Load(snapshot, nil)
 	if err != nil {
 		return nil, err
 	}
-	if s.kind == kindDocument {
-		return nil, fmt.Errorf("%w: holds a document, not items", errSnapshot)
-	}
-	items := make([]Item, len(s.values))
-	for i := range items {
-		items[i] = Item{Key: string(s.key(i)), Value: s.value(i)}
-	}
-	return items, nil
+	return s.Items()
 }
 
-// Document returns the canonical document stored in a document-mode
+// Document returns the canonical document stored in a document-mode full
 // snapshot. It shares memory with snapshot.
 func Document(snapshot []byte) (json.RawMessage, error) {
-	s, err := decodeSnapshot(snapshot)
+	s, err := Load(snapshot, nil)
 	if err != nil {
 		return nil, err
 	}
-	if s.kind != kindDocument {
-		return nil, fmt.Errorf("%w: holds items, not a document", errSnapshot)
-	}
-	return s.value(0), nil
+	return s.Document()
 }
 
 // HeldPolls reports how many consecutive polls have shown the change set
-// the guard is holding; 0 means nothing is held.
+// the guard is holding in a full snapshot; 0 means nothing is held.
 func HeldPolls(snapshot []byte) (int, error) {
 	s, err := decodeSnapshot(snapshot)
 	if err != nil {

@@ -84,8 +84,8 @@ func TestSnapshotDecodeErrors(t *testing.T) {
 			if _, err := Items(tt.snap); err == nil || err.Error() != tt.want {
 				t.Errorf("Items error = %v, want %q", err, tt.want)
 			}
-			if _, err := d.Diff(tt.snap, []byte(`[{"id":1}]`)); err == nil || err.Error() != tt.want {
-				t.Errorf("Diff error = %v, want %q", err, tt.want)
+			if _, err := Load(tt.snap, nil); err == nil || err.Error() != tt.want {
+				t.Errorf("Load error = %v, want %q", err, tt.want)
 			}
 		})
 	}
@@ -97,7 +97,11 @@ func TestEmptyPrevIsNoSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := mustDiff(t, d, []byte{}, `{}`); !res.Baseline {
+	prev, err := Load([]byte{}, nil)
+	if err != nil || prev != nil {
+		t.Fatalf("Load of an empty snapshot = %v, %v; want no state", prev, err)
+	}
+	if res := mustDiff(t, d, prev, `{}`); !res.Baseline {
 		t.Errorf("Diff with an empty snapshot: Baseline = false, want true")
 	}
 }

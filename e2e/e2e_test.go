@@ -433,7 +433,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	got := rcv.waitDelivered(t, 3)
 	want := []event{
-		{"item.updated", `{"job":"orders","key":"1002","before":` + order(1002, "open", "standard") + `,"after":` + order(1002, "open", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}]}`},
+		{"item.updated", `{"job":"orders","key":"1002","before":` + order(1002, "open", "standard") + `,"after":` + order(1002, "open", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}],"merge_patch":{"customer":{"tier":"gold"}}}`},
 		{"item.created", `{"job":"orders","key":"1004","after":` + order(1004, "open", "standard") + `}`},
 		{"item.deleted", `{"job":"orders","key":"1001","before":` + order(1001, "open", "standard") + `}`},
 	}
@@ -446,7 +446,7 @@ func TestEndToEnd(t *testing.T) {
 	src.edit(func(o map[int]map[string]any) { o[1003]["status"] = "shipped" })
 	p = in.start()
 	got = rcv.waitDelivered(t, 4)
-	want = append(want, event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "open", "standard") + `,"after":` + order(1003, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}]}`})
+	want = append(want, event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "open", "standard") + `,"after":` + order(1003, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}],"merge_patch":{"status":"shipped"}}`})
 	checkEvents(t, got, want)
 	src.waitPolls(t, 2)
 	if n := len(rcv.all()); n != 4 {
@@ -475,8 +475,8 @@ func TestEndToEnd(t *testing.T) {
 	rcv.set(http.StatusOK)
 	got = rcv.waitDelivered(t, 7)
 	want = append(want,
-		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "open", "standard") + `,"after":` + order(1004, "paid", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"paid"}]}`},
-		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "paid", "standard") + `,"after":` + order(1004, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}]}`},
+		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "open", "standard") + `,"after":` + order(1004, "paid", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"paid"}],"merge_patch":{"status":"paid"}}`},
+		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "paid", "standard") + `,"after":` + order(1004, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}],"merge_patch":{"status":"shipped"}}`},
 		event{"item.created", `{"job":"orders","key":"1005","after":` + order(1005, "open", "standard") + `}`},
 	)
 	checkEvents(t, got, want)
@@ -518,7 +518,7 @@ func TestEndToEnd(t *testing.T) {
 	p = in.start()
 	got = rcv.waitDelivered(t, 9)
 	want = append(want,
-		event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "shipped", "standard") + `,"after":` + order(1003, "shipped", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}]}`},
+		event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "shipped", "standard") + `,"after":` + order(1003, "shipped", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}],"merge_patch":{"customer":{"tier":"gold"}}}`},
 		event{"item.deleted", `{"job":"orders","key":"1002","before":` + order(1002, "open", "gold") + `}`},
 	)
 	checkEvents(t, got, want)

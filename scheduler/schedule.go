@@ -34,5 +34,14 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 			return nil, fmt.Errorf("@every %s: the interval must be a whole number of seconds, at least 1s", strings.TrimSpace(d))
 		}
 	}
-	return parser.Parse(spec)
+	sched, err := parser.Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	// cron accepts dates that never come, such as 31 February; its Next
+	// then gives the zero time and the job would silently never run.
+	if sched.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("%s never fires (no matching date)", spec)
+	}
+	return sched, nil
 }

@@ -42,6 +42,8 @@ func TestParseSchedule(t *testing.T) {
 		{spec: "CRON_TZ=Mars/Olympus 0 9 * * *", wantErr: "provided bad location Mars/Olympus: unknown time zone Mars/Olympus"},
 		{spec: "CRON_TZ=Europe/Berlin", wantErr: "CRON_TZ=Europe/Berlin is not followed by a schedule"},
 		{spec: "TZ=UTC", wantErr: "TZ=UTC is not followed by a schedule"},
+		{spec: "0 0 31 2 *", wantErr: "0 0 31 2 * never fires (no matching date)"},
+		{spec: "CRON_TZ=UTC 0 0 30 2 *", wantErr: "CRON_TZ=UTC 0 0 30 2 * never fires (no matching date)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {

@@ -271,7 +271,9 @@ func (s *Scheduler) Next(name string) time.Time {
 func (s *Scheduler) scheduled(e *entry) {
 	ctx, err := s.claim(e.Name)
 	if errors.Is(err, ErrRunning) {
-		s.logger.Warn("skipped scheduled run: the previous run is still going", "job", e.Name)
+		// Debug, not warn: a hanging source would otherwise log this on every
+		// tick, and the poll's own timeout or failure is what gets reported.
+		s.logger.Debug("skipped scheduled run: the previous run is still going", "job", e.Name)
 	}
 	if err != nil {
 		return

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/pollhook/pollhook/differ"
@@ -31,6 +32,12 @@ const (
 const maxStaleRetries = 3
 
 // Pipeline is everything one job's tick needs: poll → diff → commit → wake.
+//
+// It keeps the differ's state of the job in memory between ticks, with the
+// head version it belongs to, so that a poll compares with it without
+// reading the snapshot back from the store. It reloads the state only when
+// the head moved under it (another writer, or the first tick after a
+// start).
 type Pipeline struct {
 	Job          string
 	Request      poller.Request
@@ -42,6 +49,10 @@ type Pipeline struct {
 	Logger       *slog.Logger     // scoped to the job
 	Now          func() time.Time // nil means time.Now
 	Observe      func(Outcome)    // called after every tick; may be nil
+
+	mu      sync.Mutex
+	state   *differ.State // the job's state at head version stateAt; nil: none kept
+	stateAt uint64
 }
 
 // Outcome describes what one tick did.
@@ -108,44 +119,54 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 	if resp.NotModified {
 		return Outcome{Result: ResultNotModified}, nil
 	}
-	sum := sha256.Sum256(resp.Body)
-	if head.Version > 0 && bytes.Equal(sum[:], head.BodyHash) {
-		if resp.ETag != head.ETag || resp.LastModified != head.LastModified {
-			c := &store.Commit{BodyHash: sum[:], ETag: resp.ETag, LastModified: resp.LastModified}
-			if _, err := p.Store.Commit(ctx, p.Job, head.Version, c); err != nil {
-				return Outcome{}, fmt.Errorf("commit validators: %w", err)
-			}
+	// With the state of the last tick at hand, the differ tells an
+	// unchanged body itself and hashes a changed one while it parses it.
+	// Without, the hash decides first whether the snapshot is read at all.
+	var res *differ.Result
+	if prev := p.kept(head.Version); prev != nil {
+		res, err = p.Differ.DiffResponse(ctx, prev, resp.Body, resp.ContentType)
+	} else {
+		sum := sha256.Sum256(resp.Body)
+		if head.Version > 0 && bytes.Equal(sum[:], head.BodyHash) {
+			return p.unchanged(ctx, head, resp, sum)
 		}
-		return Outcome{Result: ResultUnchanged}, nil
+		if prev, err = p.load(head.Version); err != nil {
+			return Outcome{}, err
+		}
+		res, err = p.Differ.DiffResponse(ctx, prev, resp.Body, resp.ContentType)
 	}
-	prev, err := p.Store.Snapshot(p.Job, head.Version)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("read snapshot: %w", err)
-	}
-	res, err := p.Differ.Diff(prev, resp.Body)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%s: %w", poller.RedactURL(req.URL), err)
 	}
-	events, err := p.events(res.Changes)
+	// Nothing refers to the body any more: let the collector have it
+	// while the events are encoded and committed.
+	resp.Body = nil
+	if res.Unchanged && res.Snapshot == nil && res.Delta == nil {
+		return p.unchanged(ctx, head, resp, res.Sum)
+	}
+	events, err := p.events(p.filter(res.Changes))
 	if err != nil {
 		return Outcome{}, err
 	}
 	c := &store.Commit{
-		Snapshot:     res.Snapshot,
-		BodyHash:     sum[:],
-		ETag:         resp.ETag,
-		LastModified: resp.LastModified,
-		Events:       events,
-		Destinations: p.Destinations,
+		Snapshot:      res.Snapshot,
+		SnapshotDelta: res.Delta,
+		BodyHash:      res.Sum[:],
+		ETag:          resp.ETag,
+		LastModified:  resp.LastModified,
+		Events:        events,
+		Destinations:  p.Destinations,
 	}
 	if res.Held {
 		// A held body must be parsed again next time, so that identical
 		// responses count towards the guard's confirmation.
 		c.BodyHash, c.ETag, c.LastModified = nil, "", ""
 	}
-	if _, err := p.Store.Commit(ctx, p.Job, head.Version, c); err != nil {
+	next, err := p.Store.Commit(ctx, p.Job, head.Version, c)
+	if err != nil {
 		return Outcome{}, fmt.Errorf("commit: %w", err)
 	}
+	p.advance(head.Version, next.Version, res.Next)
 	if len(events) > 0 && p.Wake != nil {
 		p.Wake(p.Job)
 	}
@@ -163,28 +184,184 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 	return out, nil
 }
 
+// unchanged ends a tick whose body is the one the head's snapshot came
+// from: only new validators are committed.
+func (p *Pipeline) unchanged(ctx context.Context, head store.Head, resp *poller.Response, sum [32]byte) (Outcome, error) {
+	if resp.ETag != head.ETag || resp.LastModified != head.LastModified {
+		c := &store.Commit{BodyHash: sum[:], ETag: resp.ETag, LastModified: resp.LastModified}
+		next, err := p.Store.Commit(ctx, p.Job, head.Version, c)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("commit validators: %w", err)
+		}
+		// The snapshot is the same at the new version.
+		p.advance(head.Version, next.Version, nil)
+	}
+	return Outcome{Result: ResultUnchanged}, nil
+}
+
+// kept returns the differ's state kept from the last tick when it belongs
+// to the head version, else nil.
+func (p *Pipeline) kept(version uint64) *differ.State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stateAt != version {
+		return nil
+	}
+	return p.state
+}
+
+// load reads the differ's state at the head version from the store (nil
+// when the job has none yet) and keeps it.
+func (p *Pipeline) load(version uint64) (*differ.State, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Let an outdated state go before the new one is read.
+	p.state, p.stateAt = nil, 0
+	if version == 0 {
+		return nil, nil
+	}
+	base, deltas, err := p.Store.LoadSnapshot(p.Job, version)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	st, err := differ.Load(base, deltas)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	p.state, p.stateAt = st, version
+	return st, nil
+}
+
+// advance records that the commit of version on base succeeded, with the
+// state it stored (nil: the state at base, unchanged).
+func (p *Pipeline) advance(base, version uint64, next *differ.State) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case next != nil:
+		p.state, p.stateAt = next, version
+	case p.stateAt == base && p.state != nil:
+		p.stateAt = version
+	}
+}
+
+// filter keeps the changes that meet the job's when: condition. A
+// condition that fails on some changes (a field of a missing before, say)
+// drops them and is logged once per poll, with the first failure.
+func (p *Pipeline) filter(changes []differ.Change) []differ.Change {
+	kept := changes[:0:0]
+	failed := 0
+	var first error
+	for _, ch := range changes {
+		ok, err := p.Differ.Keep(p.Job, ch)
+		if err != nil {
+			if failed++; first == nil {
+				first = err
+			}
+		}
+		if ok {
+			kept = append(kept, ch)
+		}
+	}
+	if failed > 0 {
+		p.Logger.Warn("when: condition failed on some changes; they are not sent", "changes", failed, "err", first)
+	}
+	return kept
+}
+
 // EventData is the "data" object of a webhook envelope.
 type EventData struct {
-	Job    string          `json:"job"`
-	Key    *string         `json:"key,omitempty"` // absent in document mode
-	Before json.RawMessage `json:"before,omitempty"`
-	After  json.RawMessage `json:"after,omitempty"`
-	Patch  json.RawMessage `json:"patch,omitempty"`
+	Job        string          `json:"job"`
+	Key        *string         `json:"key,omitempty"` // absent in document mode
+	Before     json.RawMessage `json:"before,omitempty"`
+	After      json.RawMessage `json:"after,omitempty"`
+	Patch      json.RawMessage `json:"patch,omitempty"`
+	MergePatch json.RawMessage `json:"merge_patch,omitempty"`
+	Diff       string          `json:"diff,omitempty"` // unified diff, in text mode
 }
 
 func (p *Pipeline) events(changes []differ.Change) ([]store.Event, error) {
 	events := make([]store.Event, 0, len(changes))
+	job, err := json.Marshal(p.Job)
+	if err != nil {
+		return nil, fmt.Errorf("encode job name: %w", err)
+	}
+	// One buffer for all events: a 100,000-item poll can carry thousands.
+	var buf []byte
 	for _, ch := range changes {
-		d := EventData{Job: p.Job, Before: ch.Before, After: ch.After, Patch: ch.Patch}
-		if ch.Type != differ.TypeDocumentChanged {
-			key := ch.Key
-			d.Key = &key
-		}
-		data, err := json.Marshal(d)
-		if err != nil {
+		start := len(buf)
+		if buf, err = appendEventData(buf, job, ch); err != nil {
 			return nil, fmt.Errorf("encode %s event: %w", ch.Type, err)
 		}
-		events = append(events, store.Event{Type: ch.Type, Job: p.Job, Key: ch.Key, Data: data})
+		events = append(events, store.Event{Type: ch.Type, Job: p.Job, Key: ch.Key, Data: buf[start:len(buf):len(buf)]})
 	}
 	return events, nil
 }
+
+// appendEventData appends the EventData of ch, byte for byte what
+// json.Marshal writes for it, without json.Marshal's validation and
+// compaction of Before, After and Patch: they are the differ's canonical
+// JSON, valid and compact already, which only needs encoding/json's HTML
+// escaping. job is the job name as a JSON string.
+func appendEventData(dst, job []byte, ch differ.Change) ([]byte, error) {
+	dst = append(dst, `{"job":`...)
+	dst = append(dst, job...)
+	if ch.Type != differ.TypeDocumentChanged {
+		dst = append(dst, `,"key":`...)
+		key, err := json.Marshal(ch.Key)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, key...)
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{`,"before":`, ch.Before}, {`,"after":`, ch.After}, {`,"patch":`, ch.Patch}, {`,"merge_patch":`, ch.MergePatch}} {
+		if len(f.raw) > 0 {
+			dst = append(dst, f.name...)
+			dst = appendHTMLSafe(dst, f.raw)
+		}
+	}
+	if ch.Diff != "" {
+		diff, err := json.Marshal(ch.Diff)
+		if err != nil {
+			return nil, err
+		}
+		dst = append(dst, `,"diff":`...)
+		dst = append(dst, diff...)
+	}
+	return append(dst, '}'), nil
+}
+
+// appendHTMLSafe appends compact JSON with the escapes encoding/json
+// applies to it: <, > and & as \u003c, \u003e and \u0026, U+2028 and
+// U+2029 as \u2028 and \u2029.
+func appendHTMLSafe(dst, raw []byte) []byte {
+	for {
+		// U+2028 and U+2029 are the bytes e2 80 a8 and e2 80 a9.
+		i := bytes.IndexAny(raw, "<>&")
+		if j := bytes.IndexByte(raw, 0xe2); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+		if i < 0 {
+			return append(dst, raw...)
+		}
+		dst = append(dst, raw[:i]...)
+		switch c := raw[i]; {
+		case c != 0xe2:
+			dst = append(dst, `\u00`...)
+			dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+			raw = raw[i+1:]
+		case i+2 < len(raw) && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xa8:
+			dst = append(dst, `\u202`...)
+			dst = append(dst, hexDigits[raw[i+2]&0xf])
+			raw = raw[i+3:]
+		default:
+			dst = append(dst, c)
+			raw = raw[i+1:]
+		}
+	}
+}
+
+const hexDigits = "0123456789abcdef"

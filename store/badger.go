@@ -23,10 +23,14 @@ var ErrLocked = errors.New("store is locked by another process")
 // Defaults sized for a sidecar. Measured on 1,500 commits of a 200 KB
 // snapshot and 20 events, each delivered and acked: Badger's own defaults
 // (five 64 MiB memtables, a 256 MiB block cache) ended at 735 MB RSS, 1.7 GB
-// at peak; these at 80 MB, 141 MB at peak. An idle process with the store
-// open takes 12-14 MB (9 MB without it).
+// at peak; 8 MiB memtables at 80 MB, 141 MB at peak. An idle process with
+// the store open takes 12-14 MB (9 MB without it). With a 20 MB snapshot
+// and 2,000 events per commit, Badger's table builders kept 64-256 MB with
+// 8 MiB memtables and 256 KiB parts, 20 MB with 4 MiB memtables and the
+// sizes of maxPartSize and baseTableSize (12 MB with 2 MiB memtables, but
+// commits took 20% longer: more of them waited for a memtable flush).
 const (
-	DefaultMemTableSize   = 8 << 20
+	DefaultMemTableSize   = 4 << 20
 	DefaultNumMemtables   = 2
 	DefaultBlockCacheSize = 4 << 20 // used only with Compression
 	DefaultGCInterval     = 5 * time.Minute
@@ -58,7 +62,7 @@ type Options struct {
 	// scoped with component=store. Nil discards everything.
 	Logger *slog.Logger
 
-	// MemTableSize is the size of one memtable (default 8 MiB). Badger
+	// MemTableSize is the size of one memtable (default 4 MiB). Badger
 	// caps one transaction at 15% of it; Commit stages large change sets
 	// across several transactions, so it only affects throughput.
 	MemTableSize int64
@@ -123,10 +127,14 @@ func (o *Options) badgerOptions(path string) badger.Options {
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithNumCompactors(2).
-		WithBaseTableSize(2 << 20).
+		WithBaseTableSize(baseTableSize).
 		WithBlockCacheSize(o.BlockCacheSize).
 		WithIndexCacheSize(o.IndexCacheSize).
 		WithValueLogFileSize(valueLogFileSize)
+	// Tables of one size at every level: Badger builds a table in memory
+	// and keeps the buffers of the last eight it built for reuse, so the
+	// largest table ever built is what they hold, times eight.
+	bo.TableSizeMultiplier = 1
 	if o.Compression {
 		bo = bo.WithCompression(options.ZSTD).WithZSTDCompressionLevel(1)
 	} else {
@@ -207,11 +215,24 @@ func Open(path string, opts Options) (*Badger, error) {
 	return b, nil
 }
 
-// partSize is the largest value Commit writes: a quarter of Badger's
-// transaction limit, so that a staging transaction holds several parts, and
-// at most 256 KiB, so that an in-memory Badger accepts it.
+// Table and value sizes that keep Badger's memory small. Badger builds
+// each table in memory, block by block, and keeps the buffers of the last
+// eight tables it built (flushed or compacted) for reuse, each as large as
+// the largest table it held. A value larger than a block (4 KiB) grows its
+// block by doubling inside those buffers, so large values inflate them
+// further: snapshot parts of 256 KiB made them hold 64-256 MB.
+const (
+	baseTableSize = 512 << 10
+	// maxPartSize fits one part, with its key and the block's overhead,
+	// in one Badger block.
+	maxPartSize = 4<<10 - 128
+)
+
+// partSize is the largest value Commit writes: at most maxPartSize, and a
+// quarter of Badger's transaction limit, so that a staging transaction
+// holds several parts.
 func partSize(db *badger.DB) int {
-	return int(min(db.MaxBatchSize()/4, 256<<10))
+	return int(min(db.MaxBatchSize()/4, maxPartSize))
 }
 
 // Close stops value-log GC and closes the database, after waiting for

@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 	case "hold":
 		os.Exit(helperHold(os.Getenv(helperDirEnv)))
 	case "crash":
-		os.Exit(helperCrash(os.Getenv(helperDirEnv)))
+		os.Exit(helperCrash(os.Getenv(helperDirEnv), 1, dyingCommit()))
+	case "crash-delta":
+		os.Exit(helperCrash(os.Getenv(helperDirEnv), 3, dyingDelta()))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -156,6 +158,16 @@ func chunkKeys(t testing.TB, db *badger.DB, job string) []string {
 	return chunks
 }
 
+// snapshot reads the full snapshot of job at version with LoadSnapshot,
+// failing when deltas follow it.
+func snapshot(b *Badger, job string, version uint64) ([]byte, error) {
+	base, deltas, err := b.LoadSnapshot(job, version)
+	if err == nil && len(deltas) > 0 {
+		err = fmt.Errorf("%d deltas follow the snapshot", len(deltas))
+	}
+	return base, err
+}
+
 // snapshotVersions lists the versions that have snapshot parts for job.
 func snapshotVersions(t testing.TB, db *badger.DB, job string) []uint64 {
 	t.Helper()
@@ -220,18 +232,18 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 		}
 	}
 	calls := map[string]func() error{
-		"Head":        func() error { _, err := b.Head("orders"); return err },
-		"Snapshot":    func() error { _, err := b.Snapshot("orders", 1); return err },
-		"Commit":      func() error { _, err := b.Commit(context.Background(), "orders", 1, &Commit{}); return err },
-		"Lanes":       func() error { _, err := b.Lanes(); return err },
-		"Lane":        func() error { _, err := b.Lane("hook", "orders"); return err },
-		"Pending":     func() error { _, err := b.Pending("hook", "orders", 1); return err },
-		"Ack":         func() error { return b.Ack("hook", "orders", 1) },
-		"SetRetry":    func() error { return b.SetRetry(LaneState{Destination: "hook", Job: "orders"}) },
-		"DeadLetter":  func() error { return b.DeadLetter(DeadLetter{Destination: "hook", Event: Event{Job: "orders"}}) },
-		"DeadLetters": func() error { _, err := b.DeadLetters(""); return err },
-		"DeleteLane":  func() error { return b.DeleteLane("hook", "orders") },
-		"Ready":       b.Ready,
+		"Head":         func() error { _, err := b.Head("orders"); return err },
+		"LoadSnapshot": func() error { _, _, err := b.LoadSnapshot("orders", 1); return err },
+		"Commit":       func() error { _, err := b.Commit(context.Background(), "orders", 1, &Commit{}); return err },
+		"Lanes":        func() error { _, err := b.Lanes(); return err },
+		"Lane":         func() error { _, err := b.Lane("hook", "orders"); return err },
+		"Pending":      func() error { _, err := b.Pending("hook", "orders", 1); return err },
+		"Ack":          func() error { return b.Ack("hook", "orders", 1) },
+		"SetRetry":     func() error { return b.SetRetry(LaneState{Destination: "hook", Job: "orders"}) },
+		"DeadLetter":   func() error { return b.DeadLetter(DeadLetter{Destination: "hook", Event: Event{Job: "orders"}}) },
+		"DeadLetters":  func() error { _, err := b.DeadLetters(""); return err },
+		"DeleteLane":   func() error { return b.DeleteLane("hook", "orders") },
+		"Ready":        b.Ready,
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, ErrClosed) {
@@ -274,7 +286,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	if got, err := b.Head("orders"); err != nil || !equalJSON(got, head) {
 		t.Errorf("Head after reopen = %+v, %v; want %+v", got, err, head)
 	}
-	if got, err := b.Snapshot("orders", 1); err != nil || string(got) != `{"a":1}` {
+	if got, err := snapshot(b, "orders", 1); err != nil || string(got) != `{"a":1}` {
 		t.Errorf("Snapshot after reopen = %q, %v", got, err)
 	}
 	wantLanes := []LaneState{{Destination: "audit", Job: "orders", Cursor: 2}, retry}

@@ -13,21 +13,23 @@ import (
 // A commit of any size is atomic although Badger caps one transaction at
 // 15% of a memtable:
 //
-//  1. Staging: the new snapshot is written as parts under (job, new version)
-//     and the events as chunks under (job, first seq of the chunk), each a
-//     small marker plus parts, in as many transactions as they need. Nothing
-//     reads them yet: readers only follow the head, and the head still names
-//     the old version and LastSeq.
+//  1. Staging: the new snapshot (or snapshot delta) is written as parts
+//     under (job, new version) and the events as chunks under (job, first
+//     seq of the chunk), each a small marker plus parts, in as many
+//     transactions as they need. Nothing reads them yet: readers only
+//     follow the head, and the head still names the old version and
+//     LastSeq.
 //  2. Flip: one small transaction checks that the head is still at base,
 //     writes the new head (Version, LastSeq, snapshot location, validators)
 //     and creates the lanes of new destinations. This is the commit point.
-//  3. The parts of the replaced snapshot are deleted.
+//  3. A full snapshot replaces the previous one and its deltas: their parts
+//     are deleted. A delta is added to the head's list and deletes nothing.
 //
 // A crash before the flip leaves data that no head points to: snapshot parts
 // of a version above the head's and chunks beyond its LastSeq. They are
 // deleted at the start of the job's next Commit, before it stages under the
 // same keys, and at Open. A crash right after the flip leaves the replaced
-// snapshot, deleted at Open (recover.go).
+// snapshot and deltas, deleted at Open (recover.go).
 
 // Head returns the job's head; a job never committed has Version 0.
 func (b *Badger) Head(job string) (Head, error) {
@@ -44,20 +46,20 @@ func (b *Badger) Head(job string) (Head, error) {
 	return rec.Head, err
 }
 
-// Snapshot returns the encoded snapshot of the job at version, which must be
-// the head's version (older snapshots are deleted when a commit replaces
-// them): any other version fails with ErrStale. It is nil when version is 0
-// or when no commit of the job carried a snapshot.
-func (b *Badger) Snapshot(job string, version uint64) ([]byte, error) {
+// LoadSnapshot returns the full snapshot of the job at version and the
+// deltas committed after it, oldest first. version must be the head's
+// version (older data is deleted when a commit replaces it): any other
+// fails with ErrStale. The snapshot is nil when version is 0 or when no
+// commit of the job carried one.
+func (b *Badger) LoadSnapshot(job string, version uint64) (base []byte, deltas [][]byte, err error) {
 	if version == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	done, err := b.enter()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer done()
-	var snap []byte
 	err = b.db.View(func(txn *badger.Txn) error {
 		rec, err := readHead(txn, job)
 		if err != nil {
@@ -69,21 +71,39 @@ func (b *Badger) Snapshot(job string, version uint64) ([]byte, error) {
 		if rec.SnapVersion == 0 {
 			return nil
 		}
-		snap, err = getParts(txn, kindSnapshot, job, rec.SnapVersion, rec.SnapParts, rec.SnapSize)
-		if err == nil && len(snap) != rec.SnapSize {
-			err = fmt.Errorf("store: job %q: snapshot version %d has %d bytes, head says %d",
-				job, rec.SnapVersion, len(snap), rec.SnapSize)
+		if base, err = readSnapPart(txn, job, rec.base()); err != nil {
+			return err
 		}
-		return err
+		for _, d := range rec.Deltas {
+			delta, err := readSnapPart(txn, job, d)
+			if err != nil {
+				return err
+			}
+			deltas = append(deltas, delta)
+		}
+		return nil
 	})
-	return snap, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return base, deltas, nil
 }
 
-// Commit atomically replaces the job's snapshot, appends its events and
-// creates the lanes of destinations that have none, provided the job is
-// still at base (else ErrStale). Every commit increments Version, also one
-// with a nil Snapshot, which keeps the stored snapshot and changes only the
-// head's metadata; a commit with events sets ChangedAt. Commit fills in each
+// readSnapPart reads a stored snapshot or delta and checks its size.
+func readSnapPart(txn *badger.Txn, job string, p snapPart) ([]byte, error) {
+	data, err := getParts(txn, kindSnapshot, job, p.Version, p.Parts, p.Size)
+	if err == nil && len(data) != p.Size {
+		err = fmt.Errorf("store: job %q: snapshot version %d has %d bytes, head says %d", job, p.Version, len(data), p.Size)
+	}
+	return data, err
+}
+
+// Commit atomically replaces the job's snapshot (or appends a delta to
+// it), appends its events and creates the lanes of destinations that have
+// none, provided the job is still at base (else ErrStale). Every commit
+// increments Version, also one with neither Snapshot nor SnapshotDelta,
+// which keeps the stored snapshot and changes only the head's metadata; a
+// commit with events sets ChangedAt. Commit fills in each
 // event's Seq (continuing the job's LastSeq), Job, ID (when empty) and Time
 // (the commit time when zero; every time is stored in UTC). Events of a job
 // that has no lane and names no destination are numbered but not stored,
@@ -116,6 +136,9 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 	}
 	if old.Version != base {
 		return Head{}, staleError(job, base, old.Version)
+	}
+	if c.SnapshotDelta != nil && old.SnapVersion == 0 {
+		return Head{}, fmt.Errorf("store: job %q: a snapshot delta needs a stored snapshot, and there is none", job)
 	}
 	if err := b.removeOrphans(job, old); err != nil {
 		return Head{}, err
@@ -150,9 +173,13 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 		return Head{}, fmt.Errorf("job %q: commit: %w", job, err)
 	}
 	if c.Snapshot != nil && old.SnapVersion != 0 {
-		if err := b.deleteKeys(partKeys(nil, kindSnapshot, job, old.SnapVersion, old.SnapParts)); err != nil {
+		var keys [][]byte
+		for _, p := range append([]snapPart{old.base()}, old.Deltas...) {
+			keys = partKeys(keys, kindSnapshot, job, p.Version, p.Parts)
+		}
+		if err := b.deleteKeys(keys); err != nil {
 			b.logger.Warn("could not delete replaced snapshot; it is removed at the next start",
-				"job", job, "version", old.SnapVersion, "err", err)
+				"job", job, "version", old.SnapVersion, "deltas", len(old.Deltas), "err", err)
 		}
 	}
 	return next.Head, nil
@@ -164,6 +191,9 @@ func checkCommit(job string, c *Commit) error {
 	}
 	if c == nil {
 		return errors.New("store: nil commit")
+	}
+	if c.Snapshot != nil && c.SnapshotDelta != nil {
+		return errors.New("store: commit carries both a snapshot and a snapshot delta")
 	}
 	for _, d := range c.Destinations {
 		if err := checkName("destination", d); err != nil {
@@ -207,12 +237,20 @@ func (b *Badger) nextHead(job string, old headRecord, c *Commit) headRecord {
 		next.LastSeq = old.LastSeq + uint64(len(c.Events))
 		next.ChangedAt = now
 	}
-	if c.Snapshot != nil {
-		next.SnapVersion = next.Version
-		next.SnapSize = len(c.Snapshot)
-		next.SnapParts = uint32((len(c.Snapshot) + b.partSize - 1) / b.partSize)
+	switch {
+	case c.Snapshot != nil:
+		p := b.snapPart(next.Version, c.Snapshot)
+		next.SnapVersion, next.SnapParts, next.SnapSize = p.Version, p.Parts, p.Size
+		next.Deltas = nil
+	case c.SnapshotDelta != nil:
+		next.Deltas = append(slices.Clip(old.Deltas), b.snapPart(next.Version, c.SnapshotDelta))
 	}
 	return next
+}
+
+// snapPart is where data written at version is stored.
+func (b *Badger) snapPart(version uint64, data []byte) snapPart {
+	return snapPart{Version: version, Parts: uint32((len(data) + b.partSize - 1) / b.partSize), Size: len(data)}
 }
 
 // stage writes the snapshot parts and event chunks of c in as many
@@ -221,7 +259,11 @@ func (b *Badger) nextHead(job string, old headRecord, c *Commit) headRecord {
 // flip and lose what it points to; without, a process crash cannot either
 // (the OS holds every write), but a power loss may.
 func (b *Badger) stage(ctx context.Context, job string, next headRecord, c *Commit, storeEvents bool) error {
-	if c.Snapshot == nil && !storeEvents {
+	snap := c.Snapshot
+	if snap == nil {
+		snap = c.SnapshotDelta
+	}
+	if snap == nil && !storeEvents {
 		return nil
 	}
 	wb := b.db.NewWriteBatch()
@@ -232,8 +274,10 @@ func (b *Badger) stage(ctx context.Context, job string, next headRecord, c *Comm
 		}
 		return wb.Set(k, v)
 	}
-	if c.Snapshot != nil {
-		if _, err := b.writeParts(set, kindSnapshot, job, next.SnapVersion, c.Snapshot); err != nil {
+	if snap != nil {
+		// A full snapshot and a delta are both stored under the version
+		// that writes them.
+		if _, err := b.writeParts(set, kindSnapshot, job, next.Version, snap); err != nil {
 			return err
 		}
 	}

@@ -26,7 +26,7 @@ func TestCommitRoundTrip(t *testing.T) {
 	if h, err := b.Head("orders"); err != nil || !equalJSON(h, Head{}) {
 		t.Fatalf("Head of an uncommitted job = %+v, %v", h, err)
 	}
-	if s, err := b.Snapshot("orders", 0); err != nil || s != nil {
+	if s, err := snapshot(b, "orders", 0); err != nil || s != nil {
 		t.Fatalf("Snapshot at version 0 = %q, %v", s, err)
 	}
 
@@ -62,7 +62,7 @@ func TestCommitRoundTrip(t *testing.T) {
 	if !c.Events[0].Time.Equal(testNow) || !c.Events[1].Time.Equal(detected) || c.Events[1].Time.Location() != time.UTC {
 		t.Errorf("event times %v, %v: want commit time, then the caller's in UTC", c.Events[0].Time, c.Events[1].Time)
 	}
-	if s, err := b.Snapshot("orders", 1); err != nil || string(s) != `{"items":[1,2,3]}` {
+	if s, err := snapshot(b, "orders", 1); err != nil || string(s) != `{"items":[1,2,3]}` {
 		t.Errorf("Snapshot = %q, %v", s, err)
 	}
 	if got, err := b.Pending("hook", "orders", 0); err != nil || !equalJSON(got, c.Events) {
@@ -81,7 +81,7 @@ func TestCommitRoundTrip(t *testing.T) {
 	if !equalJSON(head, want) {
 		t.Errorf("metadata commit returned %+v, want %+v", head, want)
 	}
-	if s, err := b.Snapshot("orders", 2); err != nil || string(s) != `{"items":[1,2,3]}` {
+	if s, err := snapshot(b, "orders", 2); err != nil || string(s) != `{"items":[1,2,3]}` {
 		t.Errorf("Snapshot after a metadata commit = %q, %v", s, err)
 	}
 	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1}) {
@@ -92,7 +92,7 @@ func TestCommitRoundTrip(t *testing.T) {
 	if _, err := b.Commit(ctx, "orders", 2, &Commit{Snapshot: []byte{}}); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := b.Snapshot("orders", 3); err != nil || s == nil || len(s) != 0 {
+	if s, err := snapshot(b, "orders", 3); err != nil || s == nil || len(s) != 0 {
 		t.Errorf("empty snapshot read back as %q (nil %v), %v", s, s == nil, err)
 	}
 }
@@ -110,7 +110,7 @@ func TestCommitStale(t *testing.T) {
 			t.Errorf("base %d: %v, want %s", base, err, want)
 		}
 	}
-	_, err := b.Snapshot("orders", 2)
+	_, err := snapshot(b, "orders", 2)
 	want := `job "orders": read snapshot version 2, head is at 1: store: snapshot version changed since it was read`
 	if !errors.Is(err, ErrStale) || err.Error() != want {
 		t.Errorf("Snapshot of a version that is not the head: %v, want %s", err, want)
@@ -118,7 +118,7 @@ func TestCommitStale(t *testing.T) {
 	if h, _ := b.Head("orders"); h.Version != 1 || h.LastSeq != 1 {
 		t.Errorf("stale commits changed the head: %+v", h)
 	}
-	if s, _ := b.Snapshot("orders", 1); string(s) != "v1" {
+	if s, _ := snapshot(b, "orders", 1); string(s) != "v1" {
 		t.Errorf("stale commits changed the snapshot: %q", s)
 	}
 }
@@ -182,7 +182,7 @@ func TestCommitLarge(t *testing.T) {
 	if head.Version != 2 || head.LastSeq != 100_001 {
 		t.Fatalf("head %+v, want version 2, last seq 100001", head)
 	}
-	if s, err := b.Snapshot("orders", 2); err != nil || !bytes.Equal(s, snap) {
+	if s, err := snapshot(b, "orders", 2); err != nil || !bytes.Equal(s, snap) {
 		t.Fatalf("Snapshot: %d bytes, %v; want the %d committed", len(s), err, len(snap))
 	}
 	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{2}) {
@@ -208,9 +208,9 @@ func TestCommitLarge(t *testing.T) {
 	}
 }
 
-// helperCrash commits a change set on the store in dir and dies between
-// staging and flip, as a power cut or SIGKILL would.
-func helperCrash(dir string) int {
+// helperCrash commits c on version base of the store in dir and dies
+// between staging and flip, as a power cut or SIGKILL would.
+func helperCrash(dir string, base uint64, c *Commit) int {
 	b, err := Open(dir, Options{SyncWrites: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -220,9 +220,30 @@ func helperCrash(dir string) int {
 		os.Exit(3)
 		return nil
 	}
-	_, err = b.Commit(context.Background(), "orders", 1, dyingCommit())
+	_, err = b.Commit(context.Background(), "orders", base, c)
 	fmt.Fprintln(os.Stderr, "commit returned:", err)
 	return 1
+}
+
+// crashCommit runs the crash helper of kind on the store in dir, checks
+// that it died between staging and flip, and returns the database opened
+// without Open's clean-up, for the test to look at and close.
+func crashCommit(t *testing.T, dir, kind string) *badger.DB {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+kind, helperDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	var exit *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("crash helper: %v, want exit status 3", err)
+	}
+	opts := Options{Logger: discard}
+	opts.setDefaults()
+	raw, err := badger.Open(opts.badgerOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // dyingCommit is the commit that the crash tests interrupt: a snapshot of
@@ -253,7 +274,7 @@ func checkCrashBase(t *testing.T, b *Badger, head Head, pending []Event) {
 	if got, err := b.Head("orders"); err != nil || !equalJSON(got, head) {
 		t.Errorf("Head = %+v, %v; want %+v", got, err, head)
 	}
-	if s, err := b.Snapshot("orders", 1); err != nil || string(s) != "A" {
+	if s, err := snapshot(b, "orders", 1); err != nil || string(s) != "A" {
 		t.Errorf("Snapshot = %d bytes %.10q, %v; want A", len(s), s, err)
 	}
 	if got, err := b.Pending("hook", "orders", 0); err != nil || !equalJSON(got, pending) {
@@ -278,7 +299,7 @@ func checkNextCommit(t *testing.T, b *Badger, pending []Event) {
 	if head.Version != 2 || head.LastSeq != 603 {
 		t.Errorf("head after the crash %+v, want version 2, last seq 603", head)
 	}
-	if s, err := b.Snapshot("orders", 2); err != nil || string(s) != "C" {
+	if s, err := snapshot(b, "orders", 2); err != nil || string(s) != "C" {
 		t.Errorf("Snapshot = %.10q, %v; want C", s, err)
 	}
 	want := append(slices.Clone(pending), c.Events...)
@@ -310,21 +331,8 @@ func TestCrashBetweenStagingAndFlip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=crash", helperDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	var exit *exec.ExitError
-	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != 3 {
-		t.Fatalf("crash helper: %v, want exit status 3", err)
-	}
-
 	// The dead process did stage: its parts are on disk, unreferenced.
-	opts := Options{Logger: discard}
-	opts.setDefaults()
-	raw, err := badger.Open(opts.badgerOptions(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := crashCommit(t, dir, "crash")
 	if vs := snapshotVersions(t, raw, "orders"); !slices.Equal(vs, []uint64{1, 2}) {
 		t.Errorf("after the crash snapshot versions %v are stored, want [1 2]", vs)
 	}
@@ -399,7 +407,7 @@ func TestOpenRemovesOrphans(t *testing.T) {
 	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{2}) {
 		t.Errorf("orders snapshot versions after Open %v, want [2]", vs)
 	}
-	if s, err := b.Snapshot("orders", 2); err != nil || string(s) != "snap2" {
+	if s, err := snapshot(b, "orders", 2); err != nil || string(s) != "snap2" {
 		t.Errorf("Snapshot = %q, %v", s, err)
 	}
 	if vs, cs := snapshotVersions(t, b.db, "fresh"), chunkKeys(t, b.db, "fresh"); len(vs)+len(cs) != 0 {
@@ -425,10 +433,11 @@ func (c *cancelAfter) Err() error {
 func TestFailedStagingIsRemoved(t *testing.T) {
 	b := openTest(t, t.TempDir(), Options{})
 	head, pending := crashBase(t, b)
-	// Eight snapshot parts: more than one staging transaction holds, so
-	// some are committed by the time the context is cancelled.
-	c := &Commit{Snapshot: bytes.Repeat([]byte("B"), 8*b.partSize), Events: newEvents(10, 100), Destinations: []string{"hook"}}
-	_, err := b.Commit(&cancelAfter{context.Background(), 7}, "orders", 1, c)
+	// Twice the parts one staging transaction holds, cancelled after more
+	// than one transaction's worth, so some are committed by then.
+	perTxn := int(b.db.MaxBatchSize()) / b.partSize
+	c := &Commit{Snapshot: bytes.Repeat([]byte("B"), 2*perTxn*b.partSize), Events: newEvents(10, 100), Destinations: []string{"hook"}}
+	_, err := b.Commit(&cancelAfter{context.Background(), perTxn + 1}, "orders", 1, c)
 	if want := `job "orders": stage commit: context canceled`; err == nil || err.Error() != want {
 		t.Fatalf("Commit = %v, want %s", err, want)
 	}
@@ -450,7 +459,7 @@ func TestSnapshotPartsAndReplacement(t *testing.T) {
 	if n != 4 {
 		t.Errorf("snapshot stored in %d parts, want 4", n)
 	}
-	if s, err := b.Snapshot("orders", 1); err != nil || !bytes.Equal(s, big) {
+	if s, err := snapshot(b, "orders", 1); err != nil || !bytes.Equal(s, big) {
 		t.Fatalf("Snapshot: %d bytes, %v; want %d", len(s), err, len(big))
 	}
 	if _, err := b.Commit(ctx, "orders", 1, &Commit{Snapshot: []byte("small")}); err != nil {
@@ -464,7 +473,7 @@ func TestSnapshotPartsAndReplacement(t *testing.T) {
 	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(partKey(kindSnapshot, "orders", 2, 0)) }); err != nil {
 		t.Fatal(err)
 	}
-	_, err := b.Snapshot("orders", 2)
+	_, err := snapshot(b, "orders", 2)
 	if want := `store: job "orders": snapshot version 2: part 0 of 1: Key not found`; err == nil || err.Error() != want {
 		t.Errorf("Snapshot with a part missing: %v, want %s", err, want)
 	}
@@ -528,7 +537,7 @@ func TestConcurrentCommits(t *testing.T) {
 		if err != nil || h.Version != commits || h.LastSeq != commits*perCommit {
 			t.Errorf("%s: head %+v, %v", job, h, err)
 		}
-		if s, _ := b.Snapshot(job, commits); string(s) != fmt.Sprintf("%s@%d", job, commits) {
+		if s, _ := snapshot(b, job, commits); string(s) != fmt.Sprintf("%s@%d", job, commits) {
 			t.Errorf("%s: snapshot %q", job, s)
 		}
 		pending, err := b.Pending("hook", job, 0)

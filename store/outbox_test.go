@@ -139,17 +139,18 @@ func TestPruning(t *testing.T) {
 			t.Errorf("%s: chunks %v, want %v", step, got, want)
 		}
 	}
-	check("committed", "1-128/1", "129-256/1", "257-300/1")
+	// Chunks of 128 events of 60 bytes take 4 parts.
+	check("committed", "1-128/4", "129-256/4", "257-300/2")
 
 	steps := []struct {
 		dest string
 		seq  uint64
 		want []string
 	}{
-		{"a", 300, []string{"1-128/1", "129-256/1", "257-300/1"}}, // b still needs everything
-		{"b", 150, []string{"129-256/1", "257-300/1"}},
-		{"b", 256, []string{"257-300/1"}},
-		{"b", 299, []string{"257-300/1"}}, // 300 still pending on b
+		{"a", 300, []string{"1-128/4", "129-256/4", "257-300/2"}}, // b still needs everything
+		{"b", 150, []string{"129-256/4", "257-300/2"}},
+		{"b", 256, []string{"257-300/2"}},
+		{"b", 299, []string{"257-300/2"}}, // 300 still pending on b
 		{"b", 300, nil},
 	}
 	for _, s := range steps {
@@ -288,8 +289,11 @@ func TestDeadLetters(t *testing.T) {
 
 func TestEventLargerThanAPart(t *testing.T) {
 	b := openTest(t, "", Options{})
-	data, err := json.Marshal(map[string]string{"before": string(bytes.Repeat([]byte("b"), 300<<10)),
-		"after": string(bytes.Repeat([]byte("a"), 300<<10))})
+	// Larger than a chunk's target size, so that it gets a chunk of its
+	// own, and than several parts.
+	size := max(chunkTargetBytes, 3*b.partSize)
+	data, err := json.Marshal(map[string]string{"before": string(bytes.Repeat([]byte("b"), size/2)),
+		"after": string(bytes.Repeat([]byte("a"), size/2))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +302,13 @@ func TestEventLargerThanAPart(t *testing.T) {
 	if _, err := b.Commit(context.Background(), "doc", 0, c); err != nil {
 		t.Fatal(err)
 	}
-	if got := chunkKeys(t, b.db, "doc"); !slices.Equal(got, []string{"1-1/3", "2-2/1"}) {
-		t.Errorf("chunks %v, want the big event in three parts", got)
+	var chunkSize int
+	if err := encodeChunks(c.Events[:1], func(_ uint64, _ int, chunk []byte) error { chunkSize = len(chunk); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantParts := (chunkSize + b.partSize - 1) / b.partSize
+	if got := chunkKeys(t, b.db, "doc"); !slices.Equal(got, []string{fmt.Sprintf("1-1/%d", wantParts), "2-2/1"}) {
+		t.Errorf("chunks %v, want the big event in %d parts", got, wantParts)
 	}
 	for _, cursor := range []uint64{1, 2} {
 		if cursor == 2 {

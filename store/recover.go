@@ -5,7 +5,7 @@ import (
 )
 
 // Orphans are what an interrupted commit leaves: snapshot parts of a version
-// that is not the head's (staged for a flip that never happened, or replaced
+// the head does not list (staged for a flip that never happened, or replaced
 // by one whose clean-up did not run) and chunk markers and parts beyond the
 // head's LastSeq. Readers never reach them, since they follow the head. Those
 // beyond the head are deleted before each commit, which stages under the
@@ -38,7 +38,8 @@ func (b *Badger) discard(job string, old headRecord) {
 }
 
 // orphanKeys appends the keys of job that an interrupted commit staged:
-// snapshot parts of versions above the head's and chunks beyond its LastSeq.
+// snapshot parts of versions above the last one the head lists and chunks
+// beyond its LastSeq.
 // It seeks straight past what the head references, so neither the live data
 // (whose values an iterator would copy) nor the tombstones of deleted data
 // are walked: this runs before every commit.
@@ -48,7 +49,7 @@ func orphanKeys(txn *badger.Txn, job string, head headRecord, keys [][]byte) ([]
 		return nil
 	}
 	snaps := jobPrefix(kindSnapshot, job)
-	if err := eachItem(txn, snaps, seqPrefix(kindSnapshot, job, head.SnapVersion+1), collect); err != nil {
+	if err := eachItem(txn, snaps, seqPrefix(kindSnapshot, job, head.lastSnapVersion()+1), collect); err != nil {
 		return keys, err
 	}
 	for _, kind := range []byte{kindChunk, kindChunkPart} {
@@ -59,18 +60,27 @@ func orphanKeys(txn *badger.Txn, job string, head headRecord, keys [][]byte) ([]
 	return keys, nil
 }
 
-// replacedKeys appends the keys of snapshot versions below the head's: a
-// commit deletes the one it replaces right after its flip, so they only
-// remain when that delete failed or the process died in between.
+// replacedKeys appends the keys of snapshot versions below the last one
+// the head lists that it does not list: a commit of a full snapshot deletes
+// the ones it replaces right after its flip, so they only remain when that
+// delete failed or the process died in between. It seeks from one listed
+// version to the next, so the data in use is not walked.
 func replacedKeys(txn *badger.Txn, job string, head headRecord, keys [][]byte) ([][]byte, error) {
-	err := eachItem(txn, jobPrefix(kindSnapshot, job), nil, func(item *badger.Item) error {
-		if _, v, err := parseSeqKey(item.Key()); err == nil && v >= head.SnapVersion {
-			return errStop
+	from := uint64(0)
+	for _, p := range append([]snapPart{head.base()}, head.Deltas...) {
+		err := eachItem(txn, jobPrefix(kindSnapshot, job), seqPrefix(kindSnapshot, job, from), func(item *badger.Item) error {
+			if _, v, err := parseSeqKey(item.Key()); err == nil && v >= p.Version {
+				return errStop
+			}
+			keys = append(keys, item.KeyCopy(nil))
+			return nil
+		})
+		if err != nil {
+			return keys, err
 		}
-		keys = append(keys, item.KeyCopy(nil))
-		return nil
-	})
-	return keys, err
+		from = p.Version + 1
+	}
+	return keys, nil
 }
 
 // recover runs at Open: it removes the orphans of every job, everything

@@ -37,15 +37,20 @@ type Event struct {
 	Data json.RawMessage // the envelope's "data" object
 }
 
-// Commit is what one successful poll writes: the new snapshot and the events
-// it produced, applied atomically.
+// Commit is what one successful poll writes: the new snapshot (in full, or
+// as a delta on the stored one) and the events it produced, applied
+// atomically.
 type Commit struct {
-	Snapshot     []byte // the differ's encoded snapshot; nil keeps the stored one
-	BodyHash     []byte // hash of the raw body
-	ETag         string // validators from the response
-	LastModified string
-	Events       []Event  // appended to the job's log in order
-	Destinations []string // lanes (destination × job) that must receive these events
+	Snapshot []byte // the differ's full encoded snapshot, replacing the stored one and its deltas; nil keeps them
+	// SnapshotDelta is appended to the stored snapshot's deltas instead
+	// (at most one of the two is set). A job without a stored snapshot
+	// cannot take one.
+	SnapshotDelta []byte
+	BodyHash      []byte // hash of the raw body
+	ETag          string // validators from the response
+	LastModified  string
+	Events        []Event  // appended to the job's log in order
+	Destinations  []string // lanes (destination × job) that must receive these events
 }
 
 // LaneState is the delivery position and retry state of one destination × job lane.
@@ -75,9 +80,11 @@ type DeadLetter struct {
 type Store interface {
 	// Head returns the job's head; a job never committed has Version 0.
 	Head(job string) (Head, error)
-	// Snapshot returns the encoded snapshot stored for the job at version
-	// (nil when version is 0).
-	Snapshot(job string, version uint64) ([]byte, error)
+	// LoadSnapshot returns what is stored for the job's snapshot at
+	// version: the full snapshot and the deltas committed after it, oldest
+	// first (nil and none when version is 0). version must be the head's;
+	// any other fails with ErrStale.
+	LoadSnapshot(job string, version uint64) (base []byte, deltas [][]byte, err error)
 	// Commit atomically replaces the job's snapshot and appends its events,
 	// provided the job is still at base; otherwise it returns ErrStale.
 	// Lanes for c.Destinations that do not exist yet are created at the first

@@ -75,7 +75,7 @@ func TestValidate(t *testing.T) {
 	}
 	want := bad + `:2:5: jobs[0].destinations: no destinations; a job needs at least one, and none are defined (add one under destinations:)
 ` + bad + `:2:5: jobs[0].request.url: missing; expected an absolute http or https URL such as https://api.example.com/orders
-` + bad + `:3:5: jobs[0].schedule: "every 5m" is not a cron expression or @every duration
+` + bad + `:3:5: jobs[0].schedule: "every 5m" is not a cron expression or @every duration (expected 5 to 6 fields, found 2: [every 5m])
 ` + bad + `: 3 errors
 `
 	if stderr != want {

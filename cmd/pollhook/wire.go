@@ -48,7 +48,14 @@ func differSpec(j *config.Job) differ.Spec {
 		Ignore:      j.Ignore,
 		EmitInitial: j.EmitInitial,
 		Events:      j.Events,
-		Guard:       differ.Guard{MaxDeletedRatio: j.Guard.MaxDeletedRatio, ConfirmPolls: j.Guard.ConfirmPolls},
+		Guard: differ.Guard{
+			MaxDeletedRatio: j.Guard.MaxDeletedRatio,
+			ConfirmPolls:    j.Guard.ConfirmPolls,
+		},
+		Format:    j.Response.Format,
+		Transform: j.Transform,
+		When:      j.When,
+		Unordered: j.Unordered,
 	}
 }
 
