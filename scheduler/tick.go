@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,7 +77,7 @@ func (p *Pipeline) Tick(ctx context.Context) Outcome {
 	out.Duration = now().Sub(start)
 	switch {
 	case out.Err != nil:
-		p.Logger.Warn("poll failed", "result", out.Result, "duration_ms", out.Duration.Milliseconds(), "err", out.Err)
+		p.Logger.Warn("poll failed", "reason", failureReason(out.Err), "duration_ms", out.Duration.Milliseconds(), "err", out.Err)
 	case out.Result == ResultHeld:
 		p.Logger.Warn("suspicious change held by guard; it is applied only once confirmed by further polls", "duration_ms", out.Duration.Milliseconds())
 	default:
@@ -365,3 +366,20 @@ func appendHTMLSafe(dst, raw []byte) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// failureReason classifies a failed poll for logs: the poller's reason
+// (status, timeout, too_large, transport, canceled) when the request
+// failed, "response" when the body could not be read as the job says, and
+// "store" when the commit failed.
+func failureReason(err error) string {
+	var perr *poller.Error
+	switch {
+	case errors.As(err, &perr):
+		return string(perr.Reason)
+	case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrClosed):
+		return "store"
+	case strings.HasPrefix(err.Error(), "commit") || strings.HasPrefix(err.Error(), "read "):
+		return "store"
+	}
+	return "response"
+}

@@ -32,6 +32,7 @@ type fakeSource struct {
 	status int
 	body   string
 	etag   string
+	hang   bool // answer only once the client gives up
 	hits   atomic.Int32
 }
 
@@ -43,6 +44,13 @@ func (s *fakeSource) set(status int, body string) {
 
 func (s *fakeSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.hits.Add(1)
+	s.mu.Lock()
+	hang := s.hang
+	s.mu.Unlock()
+	if hang {
+		<-r.Context().Done()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.etag != "" {
@@ -579,5 +587,78 @@ func TestTickWhen(t *testing.T) {
 	wantLog := `level=WARN msg="when: condition failed on some changes; they are not sent" changes=1 err="when: item.created \"C\": cannot fetch stock from <nil> (1:27)"` + "\n"
 	if !strings.HasSuffix(logs.String(), wantLog) {
 		t.Errorf("log:\n%s\nwant it to end with\n%s", logs.String(), wantLog)
+	}
+}
+
+// TestFailedPollsKeepState feeds a baseline, then one broken response of
+// each kind: every one must fail the poll with its reason, leave the head
+// and the queue untouched, and the next good response must yield only the
+// real change (no false deletions from the broken one).
+func TestFailedPollsKeepState(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		body       string
+		hang       bool
+		wantReason string
+		wantErr    string
+	}{
+		{"server error", 503, "maintenance", false, "status", "status 503 Service Unavailable: maintenance"},
+		{"html page with 200", 200, "<html>down</html>", false, "response", "parse response: invalid character '<' looking for beginning of value at offset 0"},
+		{"truncated json", 200, `{"orders":[{"id":1}`, false, "response", "parse response: unexpected end of JSON input"},
+		{"items path missing", 200, `{"error":"db down"}`, false, "response", `items "orders": no field "orders"`},
+		{"duplicate key", 200, `{"orders":[{"id":1},{"id":1}]}`, false, "response", `items 0 and 1 have the same key "1"`},
+		{"key missing", 200, `{"orders":[{"id":1},{"name":"x"}]}`, false, "response", `item 1: key field "id" is missing`},
+		{"too large", 200, `{"orders":[{"id":1,"pad":"` + strings.Repeat("x", 300) + `"}]}`, false, "too_large", "body exceeds the limit of 256 bytes (max_body_size)"},
+		{"timeout", 200, "", true, "timeout", "timed out after 300ms waiting for the response"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			src := &fakeSource{}
+			p, _ := newPipeline(t, differ.Spec{Items: "orders", Key: []string{"id"}}, src, st)
+			p.Request.MaxBodyBytes = 256
+			p.Request.Timeout = 300 * time.Millisecond
+			ctx := context.Background()
+			src.set(200, `{"orders":[{"id":1},{"id":2}]}`)
+			if out := p.Tick(ctx); out.Result != ResultBaseline {
+				t.Fatalf("baseline tick %q %v", out.Result, out.Err)
+			}
+			head, err := st.Head("orders")
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.set(tc.status, tc.body)
+			src.mu.Lock()
+			src.hang = tc.hang
+			src.mu.Unlock()
+			out := p.Tick(ctx)
+			if out.Result != ResultFailed || out.Err == nil || !strings.Contains(out.Err.Error(), tc.wantErr) {
+				t.Fatalf("broken tick = %q %v, want failed with %q", out.Result, out.Err, tc.wantErr)
+			}
+			if r := failureReason(out.Err); r != tc.wantReason {
+				t.Errorf("reason %q, want %q", r, tc.wantReason)
+			}
+			if after, err := st.Head("orders"); err != nil || after.Version != head.Version {
+				t.Fatalf("failed poll moved the head from %d to %d (%v)", head.Version, after.Version, err)
+			}
+			if got := pending(t, st); len(got) != 0 {
+				t.Fatalf("failed poll queued %v", got)
+			}
+			src.mu.Lock()
+			src.hang = false
+			src.mu.Unlock()
+			src.set(200, `{"orders":[{"id":2},{"id":3}]}`)
+			if out := p.Tick(ctx); out.Result != ResultChanged {
+				t.Fatalf("good tick after the broken one: %q %v", out.Result, out.Err)
+			}
+			want := []string{
+				`item.created 3 {"job":"orders","key":"3","after":{"id":3}}`,
+				`item.deleted 1 {"job":"orders","key":"1","before":{"id":1}}`,
+			}
+			if got := pending(t, st); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("events after recovery\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
 	}
 }
