@@ -119,6 +119,7 @@ type Request struct {
 type Guard struct {
 	MaxDeletedRatio float64 `yaml:"max_deleted_ratio"` // 0..1, default 0.5; 0 turns the guard off
 	ConfirmPolls    int     `yaml:"confirm_polls"`     // default 3
+	MaxChangedRatio float64 `yaml:"max_changed_ratio"` // 0..1, default 0 (off)
 }
 
 // Duration is a time.Duration written as "10s", "5m", "72h".

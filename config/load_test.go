@@ -193,6 +193,7 @@ func TestInvalidFiles(t *testing.T) {
 			`:11:13: jobs[0].guard.max_deleted_ratio: 1.5 is outside 0..1; expected e.g. 0.5, or 0 to turn the guard off`,
 			`:11:37: jobs[0].guard.confirm_polls: 0 is less than 1; expected e.g. 3`,
 			`:18:13: jobs[1].guard.max_deleted_ratio: -0.1 is outside 0..1; expected e.g. 0.5, or 0 to turn the guard off`,
+			`:18:38: jobs[1].guard.max_changed_ratio: 2 is outside 0..1; expected e.g. 0.8, or 0 to leave the number of changes unchecked`,
 		}},
 		{"retry-intervals", []string{
 			`:5:7: destinations.hook.retry.initial_interval: 2h is longer than max_interval 1h; expected at most max_interval`,

@@ -218,6 +218,9 @@ func (v validator) guard(p string, g Guard) {
 	if !(g.MaxDeletedRatio >= 0 && g.MaxDeletedRatio <= 1) { // also catches NaN
 		v.errorf(p+".max_deleted_ratio", "%v is outside 0..1; expected e.g. 0.5, or 0 to turn the guard off", g.MaxDeletedRatio)
 	}
+	if !(g.MaxChangedRatio >= 0 && g.MaxChangedRatio <= 1) {
+		v.errorf(p+".max_changed_ratio", "%v is outside 0..1; expected e.g. 0.8, or 0 to leave the number of changes unchecked", g.MaxChangedRatio)
+	}
 	if g.ConfirmPolls < 1 {
 		v.errorf(p+".confirm_polls", "%d is less than 1; expected e.g. 3", g.ConfirmPolls)
 	}

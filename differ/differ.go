@@ -235,6 +235,11 @@ func Compile(spec Spec) (*Differ, error) {
 	} else if g.MaxDeletedRatio > 0 && g.ConfirmPolls < 1 {
 		errs = append(errs, fmt.Errorf("guard.confirm_polls: %d, want at least 1 when max_deleted_ratio is set", g.ConfirmPolls))
 	}
+	if g := spec.Guard; math.IsNaN(g.MaxChangedRatio) || g.MaxChangedRatio < 0 || g.MaxChangedRatio > 1 {
+		errs = append(errs, fmt.Errorf("guard.max_changed_ratio: %v is out of range, want 0 (off) to 1", g.MaxChangedRatio))
+	} else if g.MaxChangedRatio > 0 && g.ConfirmPolls < 1 {
+		errs = append(errs, fmt.Errorf("guard.confirm_polls: %d, want at least 1 when max_changed_ratio is set", g.ConfirmPolls))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -12,14 +12,17 @@ import (
 // it.
 //
 // A response is suspicious when more than MaxDeletedRatio of the old items
-// vanished. It is held, keeping the old items, until ConfirmPolls
+// vanished, or when more than MaxChangedRatio of them (counting items
+// created, updated and deleted against the old number) changed. It is held, keeping the old items, until ConfirmPolls
 // consecutive polls (this one included) have shown the same candidate;
 // the count and the candidate's hash travel in the state. A response that
 // is not suspicious is applied and thereby ends any hold.
 func (d *Differ) guard(old *State, w *walker, p pairing) *Result {
 	g := d.spec.Guard
-	n := len(old.items)
-	if g.MaxDeletedRatio == 0 || n == 0 || float64(p.deleted) <= g.MaxDeletedRatio*float64(n) {
+	n := float64(len(old.items))
+	deleted := g.MaxDeletedRatio > 0 && float64(p.deleted) > g.MaxDeletedRatio*n
+	changed := g.MaxChangedRatio > 0 && float64(changedCount(old, w, p)) > g.MaxChangedRatio*n
+	if n == 0 || !deleted && !changed {
 		return nil
 	}
 	candidate := candidateHash(w)
@@ -52,4 +55,21 @@ func candidateHash(w *walker) [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// changedCount is the number of items the response read by w creates,
+// updates or deletes, whatever the events filter keeps.
+func changedCount(old *State, w *walker, p pairing) int {
+	n := p.deleted
+	for j := range w.items {
+		switch i := p.oldOf[j]; {
+		case i < 0:
+			n++
+		case w.items[j].prev == i:
+			// The same raw bytes: unchanged.
+		case !bytes.Equal(old.value(int(i)), w.value(j)):
+			n++
+		}
+	}
+	return n
 }

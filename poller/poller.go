@@ -145,7 +145,7 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Response, error) {
 
 	// Reading one byte past the limit is how an overlong body is told apart
 	// from one of exactly limit bytes without reading the rest of it.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readBody(resp, limit)
 	if err != nil {
 		return nil, f.transport(phaseBody, err)
 	}
@@ -207,4 +207,23 @@ func newHTTPRequest(req Request) (*http.Request, error) {
 		hreq.Header.Set("If-Modified-Since", req.LastModified)
 	}
 	return hreq, nil
+}
+
+// readBody reads at most limit+1 bytes of the body. With a Content-Length
+// (never above limit here) the buffer is allocated once at that size:
+// io.ReadAll's growing buffer costs twice the memory and three times the
+// time on a 22 MB body. A gzip response has no usable length (Go removes
+// it when it decodes), so it takes the growing path.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	if resp.ContentLength <= 0 {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	// bytes.MinRead more than announced: ReadFrom wants that much room
+	// before each read, the last one included (the one that sees EOF), and
+	// would otherwise double the buffer at the very end.
+	buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }

@@ -51,6 +51,7 @@ func differSpec(j *config.Job) differ.Spec {
 		Guard: differ.Guard{
 			MaxDeletedRatio: j.Guard.MaxDeletedRatio,
 			ConfirmPolls:    j.Guard.ConfirmPolls,
+			MaxChangedRatio: j.Guard.MaxChangedRatio,
 		},
 		Format:    j.Response.Format,
 		Transform: j.Transform,
