@@ -94,6 +94,7 @@ type Job struct {
 	Response     Response `yaml:"response"`
 	Transform    string   `yaml:"transform"` // jq expression reshaping the document before comparing
 	When         string   `yaml:"when"`      // expression an event must satisfy to be sent
+	Debounce     int      `yaml:"debounce"`  // polls in a row a change must show before it is sent; 0 or 1: at once
 	EmitInitial  bool     `yaml:"emit_initial"`
 	Guard        Guard    `yaml:"guard"`
 	Events       []string `yaml:"events"` // created | updated | deleted | changed; default all

@@ -103,8 +103,9 @@ func TestInvalidFiles(t *testing.T) {
 			`:12:7: jobs[0].response.format: "yaml" is not a format; expected json, xml, csv, text, or leave it out to go by the Content-Type`,
 			`:13:5: jobs[0].transform: unexpected EOF; expected a jq expression such as .data.orders | map({id, status})`,
 			`:14:5: jobs[0].when: unexpected token Operator("<") (1:15); expected a condition over type, key, job, before and after such as after.stock < 5`,
-			`:21:5: jobs[1].items: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
-			`:22:5: jobs[1].ignore: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
+			`:15:5: jobs[0].debounce: -1 is negative; expected the number of polls a change must persist, e.g. 2`,
+			`:22:5: jobs[1].items: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
+			`:23:5: jobs[1].ignore: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
 		}},
 		{"bad-schedule", []string{
 			`:6:5: jobs[0].schedule: "every 5m" is not a cron expression or @every duration (expected 5 to 6 fields, found 2: [every 5m])`,

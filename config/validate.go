@@ -348,7 +348,7 @@ func (v validator) positive(p string, d Duration, example string) {
 }
 
 // detection checks the options that shape how responses are read and
-// which changes are sent: response.format, transform and when.
+// which changes are sent: response.format, transform, when and debounce.
 func (v validator) detection(p string, j *Job) {
 	if f := j.Response.Format; f != "" && !slices.Contains(differ.Formats, f) {
 		v.errorf(p+".response.format", "%q is not a format; expected %s, or leave it out to go by the Content-Type", f, strings.Join(differ.Formats, ", "))
@@ -372,5 +372,8 @@ func (v validator) detection(p string, j *Job) {
 		if err := differ.CheckWhen(j.When); err != nil {
 			v.errorf(p+".when", "%v; expected a condition over type, key, job, before and after such as after.stock < 5", err)
 		}
+	}
+	if j.Debounce < 0 {
+		v.errorf(p+".debounce", "%d is negative; expected the number of polls a change must persist, e.g. 2", j.Debounce)
 	}
 }

@@ -95,7 +95,7 @@ func Load(base []byte, deltas [][]byte) (*State, error) {
 		return nil, err
 	}
 	s := &State{
-		kind: snap.kind, spec: snap.spec, body: snap.body, bodyLen: -1, holdPolls: snap.holdPolls, holdHash: snap.holdHash,
+		kind: snap.kind, spec: snap.spec, body: snap.body, bodyLen: -1, holdPolls: snap.holdPolls, holdHash: snap.holdHash, pending: snap.pending,
 		chunks: append(make([][]byte, 0, 1+len(deltas)), base), baseSize: len(base),
 	}
 	// Replay the deltas on indexes into refs, the items of the snapshot
@@ -142,8 +142,8 @@ func (s *State) replay(d []byte, chunk uint32, order []int32, vals, keys *[]ref)
 	if len(d) < deltaHeaderSize {
 		return nil, fmt.Errorf("truncated header (%d bytes)", len(d))
 	}
-	if d[0] != deltaVersion {
-		return nil, fmt.Errorf("format version %d is not supported (this build reads version %d)", d[0], deltaVersion)
+	if d[0] != deltaVersion && d[0] != pendingVersion {
+		return nil, fmt.Errorf("format version %d is not supported (this build reads versions %d and %d)", d[0], deltaVersion, pendingVersion)
 	}
 	u32 := func(off int) int { return int(binary.LittleEndian.Uint32(d[off:])) }
 	if prev := u32(offDeltaPrev); prev != len(order) {
@@ -160,6 +160,14 @@ func (s *State) replay(d []byte, chunk uint32, order []int32, vals, keys *[]ref)
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Each delta carries the whole pending set (version 2), or none.
+	var pend pendingSet
+	if d[0] == pendingVersion && runsLen <= len(d)-pos {
+		if pend, err = decodePending(d[pos+runsLen:]); err != nil {
+			return nil, err
+		}
+		d = d[:pos+runsLen]
 	}
 	if len(d)-pos != runsLen {
 		return nil, fmt.Errorf("run list of %d bytes, header says %d", len(d)-pos, runsLen)
@@ -208,5 +216,6 @@ func (s *State) replay(d []byte, chunk uint32, order []int32, vals, keys *[]ref)
 	copy(s.body[:], d[offDeltaBody:])
 	s.holdPolls = binary.LittleEndian.Uint32(d[offDeltaHoldPolls:])
 	copy(s.holdHash[:], d[offDeltaHoldHash:])
+	s.pending = pend
 	return next, nil
 }

@@ -70,6 +70,28 @@
 // same set of items, in any order); on the Guard.ConfirmPolls-th such poll
 // the changes are applied against the items from before the hold. Any
 // other response ends the hold.
+//
+// # Debounce
+//
+// With Spec.Debounce N of 2 or more, a change is applied and emitted only
+// once N consecutive polls have shown it; until then the state keeps the
+// value last applied, plus the pending change. Pending changes are kept
+// per item key (the content key for items without a key) in items mode
+// and for the document otherwise. The first poll showing a new value
+// (a changed item, a new item, or an item's absence) counts 1, each
+// following poll showing the same value (compared canonically, by hash)
+// counts one more, and at N the change is emitted against the value last
+// applied, so Before is the value from before the pending window. A poll
+// showing the applied value again drops the pending change, and a third
+// value starts a new count at 1; a poll in which the guard holds the
+// response counts nothing and drops nothing. A response that differs from
+// the state only by pending changes emits nothing and stores the pending
+// set; the state then forgets the body hash, so that the very same body
+// is parsed again and counts. Items not yet deleted stay in the state
+// after the response's items. Pending changes are stored with the state
+// (see debounce.go), so they survive restarts, and a state taken under
+// other comparison rules starts a new baseline without them. The first
+// poll is a baseline and is not debounced. N of 0 or 1 emits at once.
 package differ
 
 import (
@@ -230,6 +252,9 @@ func Compile(spec Spec) (*Differ, error) {
 	d.ignore = newPatternTrie(ignore, unordered)
 	errs = append(errs, d.compileEvents()...)
 	errs = append(errs, d.compileOptions()...)
+	if spec.Debounce < 0 {
+		errs = append(errs, fmt.Errorf("debounce: %d is negative, want the number of polls a change must persist (0 or 1: at once)", spec.Debounce))
+	}
 	if g := spec.Guard; math.IsNaN(g.MaxDeletedRatio) || g.MaxDeletedRatio < 0 || g.MaxDeletedRatio > 1 {
 		errs = append(errs, fmt.Errorf("guard.max_deleted_ratio: %v is out of range, want 0 (off) to 1", g.MaxDeletedRatio))
 	} else if g.MaxDeletedRatio > 0 && g.ConfirmPolls < 1 {
@@ -352,7 +377,7 @@ func (d *Differ) diffSum(prev *State, body []byte, sum [32]byte, single bool) (*
 		// is nothing to parse. A pending hold ends.
 		res := &Result{Next: old}
 		if old.holdPolls > 0 {
-			res = d.hold(old, 0, [32]byte{})
+			res = withPending(d.hold(old, 0, [32]byte{}), old, old.pending)
 		}
 		res.Sum, res.Unchanged = sum, true
 		return res, nil
@@ -392,10 +417,18 @@ func (d *Differ) diffItems(prev, old *State, body []byte, single bool, sum func(
 	case old == nil:
 		res = d.baseline(w, p, sum(), prev == nil)
 	default:
-		if res = d.guard(old, w, p); res == nil {
-			res = &Result{Changes: d.changes(old, w, p)}
-			res.Snapshot, res.Delta, res.Next = d.advance(old, w, p, sum())
+		if res = d.guard(old, w, p); res != nil {
+			// A held poll keeps what was pending, as it keeps the items.
+			res = withPending(res, old, old.pending)
+			break
 		}
+		var pend pendingSet
+		if d.spec.Debounce > 1 {
+			pend = d.debounce(old, w, &p)
+		}
+		res = &Result{Changes: d.changes(old, w, p)}
+		res.Snapshot, res.Delta, res.Next = d.advance(old, w, p, sum())
+		res = withPending(res, old, pend)
 	}
 	res.Sum = sum()
 	return res, nil
@@ -451,6 +484,12 @@ func (d *Differ) diffDocument(old *State, fresh bool, body []byte, sum [32]byte)
 		items: []item{{val: ref{off: headerSize + 4, n: uint32(end - headerSize - 4)}, key: ref{off: uint32(len(c.out))}}}}
 	res := &Result{Snapshot: c.out, Next: next, Sum: sum}
 	after := next.value(0)
+	if old != nil && d.spec.Debounce > 1 && !bytes.Equal(old.value(0), after) {
+		if kept := d.debounceDocument(old, after, len(body)); kept != nil {
+			kept.Sum = sum
+			return kept, nil
+		}
+	}
 	switch {
 	case old == nil:
 		res.Baseline = true

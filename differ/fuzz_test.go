@@ -16,6 +16,9 @@ var fuzzSpecs = []Spec{
 	{Items: "$", Key: []string{"id"}, Guard: Guard{MaxDeletedRatio: 0.3, ConfirmPolls: 2}},
 	{Items: "$[*].o", Key: []string{"id"}},
 	{Items: "a[*][*]"},
+	{Items: "$", Key: []string{"id"}, Debounce: 2},
+	{Items: "$", Debounce: 3},
+	{Debounce: 2},
 }
 
 // FuzzDiff diffs arbitrary bodies: Diff never panics, a body diffed
@@ -66,6 +69,22 @@ func FuzzDiff(f *testing.F) {
 			if res.Held {
 				// The next poll with b would confirm the hold.
 				continue
+			}
+			// Debounced changes are applied once b has been seen often
+			// enough; until then each poll emits nothing.
+			for range spec.Debounce {
+				if len(res.Next.pending) == 0 {
+					break
+				}
+				prev := res.Next
+				if res, err = d.Diff(prev, b); err != nil {
+					t.Fatalf("spec %+v: %q again: %v", spec, b, err)
+				}
+				checkPatches(t, res.Changes)
+				checkStored(t, prev, res)
+			}
+			if len(res.Next.pending) != 0 {
+				t.Fatalf("spec %+v: %q still pending after %d polls", spec, b, spec.Debounce+1)
 			}
 			again, err := d.Diff(res.Next, slices.Concat(b, []byte(" ")))
 			if err != nil || len(again.Changes) != 0 {

@@ -58,6 +58,7 @@ type snapshot struct {
 	body      [32]byte
 	holdPolls uint32
 	holdHash  [32]byte
+	pending   pendingSet // format version 2 only
 	values    []span
 	keys      []span
 }
@@ -85,8 +86,8 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", errSnapshot)
 	}
-	if b[0] != formatVersion {
-		return nil, fmt.Errorf("%w: format version %d is not supported (this build reads version %d)", errSnapshot, b[0], formatVersion)
+	if b[0] != formatVersion && b[0] != pendingVersion {
+		return nil, fmt.Errorf("%w: format version %d is not supported (this build reads versions %d and %d)", errSnapshot, b[0], formatVersion, pendingVersion)
 	}
 	if len(b) < headerSize {
 		return nil, fmt.Errorf("%w: truncated header (%d bytes)", errSnapshot, len(b))
@@ -112,6 +113,12 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if b[0] == pendingVersion {
+		if s.pending, err = decodePending(b[pos:]); err != nil {
+			return nil, err
+		}
+		pos = len(b)
 	}
 	if pos != len(b) {
 		return nil, fmt.Errorf("%w: %d unexpected bytes after the last key", errSnapshot, len(b)-pos)

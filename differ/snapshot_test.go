@@ -70,8 +70,8 @@ func TestSnapshotDecodeErrors(t *testing.T) {
 		snap []byte
 		want string
 	}{
-		{"unknown version", edit(func(b []byte) []byte { b[0] = 2; return b }), "snapshot: format version 2 is not supported (this build reads version 1)"},
-		{"version zero", []byte{0}, "snapshot: format version 0 is not supported (this build reads version 1)"},
+		{"unknown version", edit(func(b []byte) []byte { b[0] = 3; return b }), "snapshot: format version 3 is not supported (this build reads versions 1 and 2)"},
+		{"version zero", []byte{0}, "snapshot: format version 0 is not supported (this build reads versions 1 and 2)"},
 		{"short header", good[:40], "snapshot: truncated header (40 bytes)"},
 		{"unknown kind", edit(func(b []byte) []byte { b[offKind] = 9; return b }), "snapshot: unknown kind 9"},
 		{"count too large", edit(func(b []byte) []byte { putUint32(b[offCount:], 1<<30); return b }), "snapshot: item count 1073741824 does not fit 99 bytes"},

@@ -28,6 +28,7 @@ type State struct {
 	bodyLen   int      // its length; -1 when not known (a loaded state)
 	holdPolls uint32
 	holdHash  [32]byte
+	pending   pendingSet // changes waiting for Spec.Debounce polls; nil when none
 
 	chunks [][]byte // chunks[0] is the full snapshot, then one per delta
 	items  []item
@@ -102,7 +103,12 @@ func (s *State) HeldPolls() int { return int(s.holdPolls) }
 // Snapshot returns the state encoded as one full snapshot, the form
 // Items, Document and HeldPolls read and Load takes without deltas.
 func (s *State) Snapshot() []byte {
-	return encodeFull(slices.Clone(s.items), s.value, s.key, s.kind, s.spec, s.body, s.holdPolls, s.holdHash)
+	b := encodeFull(slices.Clone(s.items), s.value, s.key, s.kind, s.spec, s.body, s.holdPolls, s.holdHash)
+	if len(s.pending) > 0 {
+		b = append(b, s.pending.encode()...)
+		b[0] = pendingVersion
+	}
+	return b
 }
 
 // Deltas reports how many deltas follow the full snapshot in the store,

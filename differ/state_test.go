@@ -3,6 +3,7 @@ package differ
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,8 @@ func sameState(a, b *State) string {
 		return "body hash differs"
 	case a.holdPolls != b.holdPolls || a.holdHash != b.holdHash:
 		return fmt.Sprintf("hold %d/%x vs %d/%x", a.holdPolls, a.holdHash[:4], b.holdPolls, b.holdHash[:4])
+	case !maps.Equal(a.pending, b.pending):
+		return fmt.Sprintf("pending %v vs %v", a.pending, b.pending)
 	case len(a.items) != len(b.items):
 		return fmt.Sprintf("%d items vs %d", len(a.items), len(b.items))
 	}
@@ -204,7 +207,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"deltas without a base", nil, [][]byte{good}, "snapshot: 1 deltas without a full snapshot"},
 		{"short header", st.base, [][]byte{good[:20]}, "snapshot: delta 1: truncated header (20 bytes)"},
-		{"unknown version", st.base, [][]byte{edit(func(b []byte) []byte { b[0] = 9; return b })}, "snapshot: delta 1: format version 9 is not supported (this build reads version 1)"},
+		{"unknown version", st.base, [][]byte{edit(func(b []byte) []byte { b[0] = 9; return b })}, "snapshot: delta 1: format version 9 is not supported (this build reads versions 1 and 2)"},
 		{"other previous state", st.base, [][]byte{edit(func(b []byte) []byte { putUint32(b[offDeltaPrev:], 11); return b })}, "snapshot: delta 1: applies to 11 items, not 10"},
 		{"truncated run list", st.base, [][]byte{good[:len(good)-1]}, "snapshot: delta 1: run list of 4 bytes, header says 5"},
 		{"run past the items", st.base, [][]byte{edit(func(b []byte) []byte { b[len(b)-1] = 12; return b })}, "snapshot: delta 1: malformed run list"},

@@ -57,6 +57,7 @@ func differSpec(j *config.Job) differ.Spec {
 		Transform: j.Transform,
 		When:      j.When,
 		Unordered: j.Unordered,
+		Debounce:  j.Debounce,
 	}
 }
 
