@@ -1,5 +1,6 @@
 // Package admin serves pollhook's operational HTTP endpoints: liveness,
-// readiness and, in later versions, metrics, the admin API and a status page.
+// readiness and Prometheus metrics (the admin API and a status page come
+// in a later version).
 package admin
 
 import (
@@ -19,11 +20,15 @@ type Server struct {
 	mux    *http.ServeMux
 }
 
-// New returns a Server whose /readyz runs the given named checks.
-func New(logger *slog.Logger, checks map[string]Check) *Server {
+// New returns a Server whose /readyz runs the given named checks and whose
+// /metrics serves m (no /metrics when m is nil).
+func New(logger *slog.Logger, checks map[string]Check, m *Metrics) *Server {
 	s := &Server{logger: logger, checks: checks, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if m != nil {
+		s.mux.Handle("GET /metrics", m.Handler())
+	}
 	return s
 }
 

@@ -35,7 +35,7 @@ func TestEndpoints(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(New(logger, tc.checks).Handler())
+			srv := httptest.NewServer(New(logger, tc.checks, nil).Handler())
 			defer srv.Close()
 			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 			if err != nil {

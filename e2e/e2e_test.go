@@ -438,6 +438,13 @@ func TestEndToEnd(t *testing.T) {
 		{"item.deleted", `{"job":"orders","key":"1001","before":` + order(1001, "open", "standard") + `}`},
 	}
 	checkEvents(t, got, want)
+	checkMetrics(t, in, []string{
+		`pollhook_changes_total{job="orders",type="item.created"} 1`,
+		`pollhook_changes_total{job="orders",type="item.deleted"} 1`,
+		`pollhook_changes_total{job="orders",type="item.updated"} 1`,
+		`pollhook_polls_total{job="orders",result="baseline"} 1`,
+		`pollhook_polls_total{job="orders",result="changed"} 1`,
+	})
 
 	// 2. SIGTERM, change while down, restart: only that change arrives.
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
@@ -530,6 +537,23 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("pollhook exited with %v after SIGTERM, want status 0", err)
+	}
+}
+
+// checkMetrics scrapes the running process's /metrics and looks for each
+// of the exact sample lines.
+func checkMetrics(t *testing.T, in *instance, lines []string) {
+	t.Helper()
+	resp, err := http.Get("http://" + in.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range lines {
+		if !strings.Contains(string(body), "\n"+l+"\n") {
+			t.Errorf("/metrics lacks %q", l)
+		}
 	}
 }
 

@@ -61,6 +61,8 @@ type Outcome struct {
 	Job      string
 	Result   string
 	Events   int
+	ByType   map[string]int // committed events per type
+	Reason   string         // why a failed poll failed (see FailureReason)
 	Duration time.Duration
 	Err      error
 }
@@ -75,9 +77,12 @@ func (p *Pipeline) Tick(ctx context.Context) Outcome {
 	out := p.tick(ctx)
 	out.Job = p.Job
 	out.Duration = now().Sub(start)
+	if out.Err != nil {
+		out.Reason = FailureReason(out.Err)
+	}
 	switch {
 	case out.Err != nil:
-		p.Logger.Warn("poll failed", "reason", failureReason(out.Err), "duration_ms", out.Duration.Milliseconds(), "err", out.Err)
+		p.Logger.Warn("poll failed", "reason", out.Reason, "duration_ms", out.Duration.Milliseconds(), "err", out.Err)
 	case out.Result == ResultHeld:
 		p.Logger.Warn("suspicious change held by guard; it is applied only once confirmed by further polls", "duration_ms", out.Duration.Milliseconds())
 	default:
@@ -172,6 +177,12 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 		p.Wake(p.Job)
 	}
 	out := Outcome{Events: len(events)}
+	if len(events) > 0 {
+		out.ByType = make(map[string]int)
+		for _, ev := range events {
+			out.ByType[ev.Type]++
+		}
+	}
 	switch {
 	case res.Held:
 		out.Result = ResultHeld
@@ -367,11 +378,11 @@ func appendHTMLSafe(dst, raw []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// failureReason classifies a failed poll for logs: the poller's reason
+// FailureReason classifies a failed poll for logs and metrics: the poller's reason
 // (status, timeout, too_large, transport, canceled) when the request
 // failed, "response" when the body could not be read as the job says, and
 // "store" when the commit failed.
-func failureReason(err error) string {
+func FailureReason(err error) string {
 	var perr *poller.Error
 	switch {
 	case errors.As(err, &perr):

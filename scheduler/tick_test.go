@@ -636,7 +636,7 @@ func TestFailedPollsKeepState(t *testing.T) {
 			if out.Result != ResultFailed || out.Err == nil || !strings.Contains(out.Err.Error(), tc.wantErr) {
 				t.Fatalf("broken tick = %q %v, want failed with %q", out.Result, out.Err, tc.wantErr)
 			}
-			if r := failureReason(out.Err); r != tc.wantReason {
+			if r := out.Reason; r != tc.wantReason {
 				t.Errorf("reason %q, want %q", r, tc.wantReason)
 			}
 			if after, err := st.Head("orders"); err != nil || after.Version != head.Version {

@@ -152,6 +152,7 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 		return fail(err)
 	}
 
+	metrics := admin.NewMetrics()
 	d.sched = scheduler.New(logger.With("component", "scheduler"), scheduler.Options{})
 	pl := poller.New(nil)
 	for _, j := range cfg.Jobs {
@@ -168,6 +169,7 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 			Destinations: j.Destinations,
 			Wake:         d.pusher.Wake,
 			Logger:       logger.With("component", "scheduler", "job", j.Name),
+			Observe:      metrics.ObservePoll,
 		}
 		entry := scheduler.Entry{Name: j.Name, Schedule: j.Schedule, Jitter: time.Duration(j.Jitter), Run: func(ctx context.Context) { p.Tick(ctx) }}
 		if err := d.sched.Add(entry); err != nil {
@@ -179,7 +181,7 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 		"store":     st.Ready,
 		"config":    func() error { return nil },
 		"scheduler": d.schedulerReady,
-	})
+	}, metrics)
 	d.admin = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	d.ln, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

@@ -1,0 +1,73 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pollhook/pollhook/scheduler"
+)
+
+// Metrics holds pollhook's Prometheus metrics in a registry of its own, so
+// that tests and several daemons in one process never share counters.
+type Metrics struct {
+	Registry     *prometheus.Registry
+	polls        *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+	pollDuration *prometheus.HistogramVec
+	changes      *prometheus.CounterVec
+	held         *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them, with the Go runtime
+// and process collectors, in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_polls_total",
+			Help: "Polls by job and result (failed, not_modified, unchanged, baseline, held, no_change, changed).",
+		}, []string{"job", "result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_poll_failures_total",
+			Help: "Failed polls by job and reason (status, timeout, too_large, transport, canceled, response, store).",
+		}, []string{"job", "reason"}),
+		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pollhook_poll_duration_seconds",
+			Help:    "Time of one poll, from request to commit.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"job"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_changes_total",
+			Help: "Committed change events by job and type.",
+		}, []string{"job", "type"}),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_held_polls_total",
+			Help: "Polls whose changes the guard held as suspicious (mass deletion or change).",
+		}, []string{"job"}),
+	}
+	m.Registry.MustRegister(m.polls, m.failures, m.pollDuration, m.changes, m.held,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObservePoll counts one tick's outcome.
+func (m *Metrics) ObservePoll(o scheduler.Outcome) {
+	m.polls.WithLabelValues(o.Job, o.Result).Inc()
+	m.pollDuration.WithLabelValues(o.Job).Observe(o.Duration.Seconds())
+	if o.Err != nil {
+		m.failures.WithLabelValues(o.Job, o.Reason).Inc()
+	}
+	if o.Result == scheduler.ResultHeld {
+		m.held.WithLabelValues(o.Job).Inc()
+	}
+	for typ, n := range o.ByType {
+		m.changes.WithLabelValues(o.Job, typ).Add(float64(n))
+	}
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}

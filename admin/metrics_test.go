@@ -1,0 +1,53 @@
+package admin
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pollhook/pollhook/scheduler"
+)
+
+func TestObservePoll(t *testing.T) {
+	m := NewMetrics()
+	for _, o := range []scheduler.Outcome{
+		{Job: "orders", Result: scheduler.ResultBaseline, Duration: 20 * time.Millisecond},
+		{Job: "orders", Result: scheduler.ResultChanged, Events: 3, ByType: map[string]int{"item.created": 2, "item.deleted": 1}, Duration: 40 * time.Millisecond},
+		{Job: "orders", Result: scheduler.ResultFailed, Reason: "timeout", Err: errors.New("timed out"), Duration: 10 * time.Second},
+		{Job: "stock", Result: scheduler.ResultFailed, Reason: "response", Err: errors.New(`item 1: key field "id" is missing`), Duration: time.Millisecond},
+		{Job: "stock", Result: scheduler.ResultHeld, Duration: time.Millisecond},
+		{Job: "stock", Result: scheduler.ResultHeld, Duration: time.Millisecond},
+	} {
+		m.ObservePoll(o)
+	}
+	want := `
+# HELP pollhook_changes_total Committed change events by job and type.
+# TYPE pollhook_changes_total counter
+pollhook_changes_total{job="orders",type="item.created"} 2
+pollhook_changes_total{job="orders",type="item.deleted"} 1
+# HELP pollhook_held_polls_total Polls whose changes the guard held as suspicious (mass deletion or change).
+# TYPE pollhook_held_polls_total counter
+pollhook_held_polls_total{job="stock"} 2
+# HELP pollhook_poll_failures_total Failed polls by job and reason (status, timeout, too_large, transport, canceled, response, store).
+# TYPE pollhook_poll_failures_total counter
+pollhook_poll_failures_total{job="orders",reason="timeout"} 1
+pollhook_poll_failures_total{job="stock",reason="response"} 1
+# HELP pollhook_polls_total Polls by job and result (failed, not_modified, unchanged, baseline, held, no_change, changed).
+# TYPE pollhook_polls_total counter
+pollhook_polls_total{job="orders",result="baseline"} 1
+pollhook_polls_total{job="orders",result="changed"} 1
+pollhook_polls_total{job="orders",result="failed"} 1
+pollhook_polls_total{job="stock",result="failed"} 1
+pollhook_polls_total{job="stock",result="held"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
+		"pollhook_changes_total", "pollhook_held_polls_total", "pollhook_poll_failures_total", "pollhook_polls_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(m.pollDuration); n != 2 {
+		t.Errorf("poll duration series = %d, want one per job", n)
+	}
+}
