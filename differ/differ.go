@@ -308,25 +308,20 @@ func fingerprint(kind byte, items Path, keys, ignore, unordered []Path, format, 
 	for _, k := range keys {
 		field(k.String())
 	}
-	h.Write([]byte{0})
-	// The order of ignore paths does not matter.
-	names := make([]string, len(ignore))
-	for i, p := range ignore {
-		names[i] = p.String()
+	// The order of ignore and unordered paths does not matter.
+	set := func(paths []Path) {
+		h.Write([]byte{0})
+		names := make([]string, len(paths))
+		for i, p := range paths {
+			names[i] = p.String()
+		}
+		slices.Sort(names)
+		for _, n := range slices.Compact(names) {
+			field(n)
+		}
 	}
-	slices.Sort(names)
-	for _, n := range slices.Compact(names) {
-		field(n)
-	}
-	h.Write([]byte{0})
-	sets := make([]string, len(unordered))
-	for i, p := range unordered {
-		sets[i] = p.String()
-	}
-	slices.Sort(sets)
-	for _, n := range slices.Compact(sets) {
-		field(n)
-	}
+	set(ignore)
+	set(unordered)
 	// XML and JSON map to the same trees only by convention, and a
 	// transform reshapes the document: either changing re-baselines.
 	h.Write([]byte{0})

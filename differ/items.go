@@ -89,16 +89,16 @@ func (w *walker) locate(i, itemsStart int, inside bool) (string, error) {
 		// XML has no arrays: an element that repeats becomes one, but a
 		// lone element is an object. At the items path that is one item.
 		return "", w.element()
-	case b == 'n' && (i == len(path) || inside || path[i] == everyElement):
+	case b == 'n' && (i == len(path) || inside || path[i] == elemStep):
 		// A Go API encodes an empty slice as null: that is no items.
 		return "", c.skip()
 	case i == len(path) && path.wildcards():
 		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), c.skip()
 	case i == len(path):
 		return fmt.Sprintf("found %s, want an array", kindName(b)), c.skip()
-	case path[i] == everyElement && b == '[':
+	case path[i] == elemStep && b == '[':
 		return w.eachElement(i)
-	case path[i] == everyElement:
+	case path[i] == elemStep:
 		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), c.skip()
 	case b != '{':
 		return fmt.Sprintf("%q is %s, want an object", path.render(i, w.at), kindName(b)), c.skip()

@@ -1,15 +1,9 @@
 package differ
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
-
-// everyElement is the segment of an items path that steps into every
-// element of an array ("[*]"). It cannot be a field name: field segments
-// may not contain '[' or ']'.
-const everyElement = "[*]"
 
 // ParseItemsPath parses the items path of a job: a dotted path as for
 // ParsePath in which "[*]" after a segment (or after "$", or alone at the
@@ -25,38 +19,13 @@ func ParseItemsPath(s string) (Path, error) {
 		// A plain path: exactly ParsePath, errors included.
 		return ParsePath(s)
 	}
-	switch {
-	case strings.HasPrefix(t, "$."):
-		t = t[2:]
-	case strings.HasPrefix(t, "$["):
-		t = t[1:]
-	}
-	var p Path
-	for _, seg := range strings.Split(t, ".") {
-		name, steps := seg, ""
-		if i := strings.IndexByte(seg, '['); i >= 0 {
-			name, steps = seg[:i], seg[i:]
-		}
-		switch {
-		case seg == "":
-			return nil, fmt.Errorf("path %q has an empty segment", s)
-		case strings.ContainsAny(name, "$[]* "):
-			return nil, fmt.Errorf("path %q: segment %q may not contain '$', '[', ']', '*' or spaces", s, seg)
-		case strings.ReplaceAll(steps, everyElement, "") != "":
-			return nil, fmt.Errorf("path %q: segment %q: only [*] (every element of an array) may follow a name", s, seg)
-		case name == "" && len(p) > 0:
-			return nil, fmt.Errorf("path %q: segment %q: [*] must follow a name, as in orders[*]", s, seg)
-		}
-		if name != "" {
-			p = append(p, name)
-		}
-		for range strings.Count(steps, everyElement) {
-			p = append(p, everyElement)
-		}
+	p, err := parseSteps(s, false)
+	if err != nil {
+		return nil, err
 	}
 	// The items are the elements of the array the path ends at: a final
 	// [*] says the same once more.
-	if n := len(p); n > 0 && p[n-1] == everyElement {
+	if n := len(p); n > 0 && p[n-1] == elemStep {
 		p = p[:n-1]
 	}
 	return p, nil
@@ -65,7 +34,7 @@ func ParseItemsPath(s string) (Path, error) {
 // wildcards reports whether the items path steps into array elements.
 func (p Path) wildcards() bool {
 	for _, seg := range p {
-		if seg == everyElement {
+		if seg == elemStep {
 			return true
 		}
 	}
@@ -82,7 +51,7 @@ func (p Path) render(n int, at []int) string {
 	var b strings.Builder
 	k := 0
 	for i, seg := range p[:n] {
-		if seg == everyElement {
+		if seg == elemStep {
 			if i == 0 {
 				b.WriteByte('$')
 			}
