@@ -118,7 +118,7 @@ func (d *Differ) debounce(old *State, w *walker, p *pairing) pendingSet {
 			if !d.see(old, next, string(w.key(j)), false, w.value(j)) {
 				continue // not created yet
 			}
-		case w.items[j].prev == i || bytes.Equal(old.value(int(i)), w.value(j)):
+		case w.items[j].prev == i || bytes.Equal(w.oldValue(i), w.value(j)):
 			// Unchanged: whatever was pending for the item is over.
 		case !d.see(old, next, string(w.key(j)), false, w.value(j)):
 			// Not updated yet: the old item stays, known by its old raw
@@ -176,13 +176,18 @@ func withPending(res *Result, old *State, pend pendingSet) *Result {
 		res.Snapshot = append(slices.Clip(res.Snapshot), sec...)
 		res.Snapshot[0] = pendingVersion
 		clear(res.Snapshot[offBody : offBody+32])
-		next.chunks = append([][]byte{res.Snapshot}, next.chunks[1:]...)
+		next.chunks = append([]chunk{wholeChunk(res.Snapshot)}, next.chunks[1:]...)
 		next.baseSize = len(res.Snapshot)
+	case res.plan != nil:
+		res.plan.pending, res.plan.body = sec, [32]byte{}
+		next.chunks = slices.Clone(next.chunks)
+		next.chunks[0].size += uint32(len(sec))
+		next.baseSize += len(sec)
 	case res.Delta != nil:
 		res.Delta = append(slices.Clip(res.Delta), sec...)
 		res.Delta[0] = pendingVersion
 		clear(res.Delta[offDeltaBody : offDeltaBody+32])
-		next.chunks = append(slices.Clip(next.chunks[:len(next.chunks)-1]), res.Delta)
+		next.chunks = append(slices.Clip(next.chunks[:len(next.chunks)-1]), wholeChunk(res.Delta))
 		next.deltaBytes += len(sec)
 	default:
 		// Nothing stored (cannot happen: a pending set is only carried by
@@ -206,6 +211,6 @@ func (d *Differ) debounceDocument(old *State, after []byte, bodyLen int) *Result
 	items := []item{{}}
 	buf := encodeFull(items, old.value, old.key, kindDocument, d.fingerprint, [32]byte{}, 0, [32]byte{})
 	res := &Result{Snapshot: buf, Next: &State{kind: kindDocument, spec: d.fingerprint, bodyLen: bodyLen,
-		chunks: [][]byte{buf}, baseSize: len(buf), items: items}}
+		chunks: []chunk{wholeChunk(buf)}, baseSize: len(buf), items: items}}
 	return withPending(res, old, next)
 }

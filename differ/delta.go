@@ -96,7 +96,7 @@ func Load(base []byte, deltas [][]byte) (*State, error) {
 	}
 	s := &State{
 		kind: snap.kind, spec: snap.spec, body: snap.body, bodyLen: -1, holdPolls: snap.holdPolls, holdHash: snap.holdHash, pending: snap.pending,
-		chunks: append(make([][]byte, 0, 1+len(deltas)), base), baseSize: len(base),
+		chunks: append(make([]chunk, 0, 1+len(deltas)), wholeChunk(base)), baseSize: len(base),
 	}
 	// Replay the deltas on indexes into refs, the items of the snapshot
 	// and then the new values of each delta, and build the items once.
@@ -112,7 +112,7 @@ func Load(base []byte, deltas [][]byte) (*State, error) {
 		if order, err = s.replay(d, chunk, order, &vals, &keys); err != nil {
 			return nil, fmt.Errorf("%w: delta %d: %w", errSnapshot, k+1, err)
 		}
-		s.chunks = append(s.chunks, d)
+		s.chunks = append(s.chunks, wholeChunk(d))
 		s.deltas++
 		s.deltaBytes += len(d)
 	}

@@ -101,6 +101,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sync"
@@ -157,14 +158,19 @@ type Change struct {
 // it holds with the full Snapshot, or appends Delta to it. Neither is set
 // when nothing needs storing (the very body of the last poll).
 type Result struct {
-	Snapshot  []byte   // the full encoded snapshot to store, replacing the stored one and its deltas
-	Delta     []byte   // the change to append to the stored snapshot instead
-	Next      *State   // the state after this poll, to compare the next poll with once the commit succeeded
-	Changes   []Change // in emission order
-	Sum       [32]byte // SHA-256 of the body
-	Baseline  bool     // no comparable state (first poll, or rules changed): this poll recorded the baseline
-	Held      bool     // the guard held the changes of this response
-	Unchanged bool     // the very body the previous state came from: nothing was parsed
+	Snapshot []byte // the full encoded snapshot to store, replacing the stored one and its deltas
+	// SnapshotTo, set instead of Snapshot when the state compared with is
+	// lean (see State.Lean), writes the full snapshot to store, reading the
+	// values it keeps from the store as it goes.
+	SnapshotTo func(io.Writer) error
+	plan       *fullPlan // what SnapshotTo writes
+	Delta      []byte    // the change to append to the stored snapshot instead
+	Next       *State    // the state after this poll, to compare the next poll with once the commit succeeded
+	Changes    []Change  // in emission order
+	Sum        [32]byte  // SHA-256 of the body
+	Baseline   bool      // no comparable state (first poll, or rules changed): this poll recorded the baseline
+	Held       bool      // the guard held the changes of this response
+	Unchanged  bool      // the very body the previous state came from: nothing was parsed
 }
 
 // Short event names accepted in Spec.Events.
@@ -339,7 +345,8 @@ func fingerprint(kind byte, items Path, keys, ignore, unordered []Path, format, 
 // Result's Snapshot or Delta is to be committed together with its Changes,
 // and its Next kept for the next poll once that commit succeeded. prev is
 // never modified, and Change values never share memory with it.
-func (d *Differ) Diff(prev *State, body []byte) (*Result, error) {
+func (d *Differ) Diff(prev *State, body []byte) (_ *Result, err error) {
+	defer recoverRead(&err)
 	old := d.comparable(prev)
 	if old == nil || old.bodyLen < 0 || old.bodyLen == len(body) || d.kind == kindDocument || len(body) < parallelHashSize {
 		return d.DiffSum(prev, body, sha256.Sum256(body))
@@ -365,7 +372,8 @@ func (d *Differ) DiffSum(prev *State, body []byte, sum [32]byte) (*Result, error
 
 // diffSum is DiffSum; single makes an object at the items path one item,
 // for documents read from XML, which has no arrays of one.
-func (d *Differ) diffSum(prev *State, body []byte, sum [32]byte, single bool) (*Result, error) {
+func (d *Differ) diffSum(prev *State, body []byte, sum [32]byte, single bool) (_ *Result, err error) {
+	defer recoverRead(&err)
 	old := d.comparable(prev)
 	if old != nil && old.body == sum {
 		// The very bytes the items come from: nothing changed, and there
@@ -422,7 +430,10 @@ func (d *Differ) diffItems(prev, old *State, body []byte, single bool, sum func(
 			pend = d.debounce(old, w, &p)
 		}
 		res = &Result{Changes: d.changes(old, w, p)}
-		res.Snapshot, res.Delta, res.Next = d.advance(old, w, p, sum())
+		res.Snapshot, res.plan, res.Delta, res.Next = d.advance(old, w, p, sum())
+		if res.plan != nil {
+			res.SnapshotTo = res.plan.writeTo
+		}
 		res = withPending(res, old, pend)
 	}
 	res.Sum = sum()
@@ -475,7 +486,7 @@ func (d *Differ) diffDocument(old *State, fresh bool, body []byte, sum [32]byte)
 	putUint32(c.out[headerSize:], end-headerSize-4)
 	c.out = append(c.out, 0, 0, 0, 0) // the empty key
 	writeHeader(c.out, kindDocument, d.fingerprint, sum, 0, [32]byte{}, 1)
-	next := &State{kind: kindDocument, spec: d.fingerprint, body: sum, bodyLen: len(body), chunks: [][]byte{c.out}, baseSize: len(c.out),
+	next := &State{kind: kindDocument, spec: d.fingerprint, body: sum, bodyLen: len(body), chunks: []chunk{wholeChunk(c.out)}, baseSize: len(c.out),
 		items: []item{{val: ref{off: headerSize + 4, n: uint32(end - headerSize - 4)}, key: ref{off: uint32(len(c.out))}}}}
 	res := &Result{Snapshot: c.out, Next: next, Sum: sum}
 	after := next.value(0)
@@ -508,7 +519,7 @@ func (d *Differ) baseline(w *walker, p pairing, sum [32]byte, fresh bool) *Resul
 		// The items are reported as created, like any other change.
 		res.Changes, res.Baseline = d.changes(nil, w, p), false
 	}
-	res.Snapshot, res.Next = d.full(w, nil, sum, p)
+	res.Snapshot, _, res.Next = d.full(w, nil, sum, p)
 	return res
 }
 
@@ -525,8 +536,8 @@ func (d *Differ) changes(old *State, w *walker, p pairing) []Change {
 			}
 		case w.items[j].prev == i:
 			// The same raw bytes: unchanged.
-		case d.kept(TypeItemUpdated) && !bytes.Equal(old.value(int(i)), w.value(j)):
-			before, after := old.value(int(i)), w.value(j)
+		case d.kept(TypeItemUpdated) && !bytes.Equal(w.oldValue(i), w.value(j)):
+			before, after := w.oldValue(i), w.value(j)
 			out = append(out, Change{Type: TypeItemUpdated, Key: string(w.key(j)),
 				Before: bytes.Clone(before), After: bytes.Clone(after), Patch: patch(before, after)})
 		}
@@ -534,7 +545,7 @@ func (d *Differ) changes(old *State, w *walker, p pairing) []Change {
 	if d.kept(TypeItemDeleted) {
 		for i, j := range p.newOf {
 			if j < 0 {
-				out = append(out, Change{Type: TypeItemDeleted, Key: string(old.key(i)), Before: bytes.Clone(old.value(i))})
+				out = append(out, Change{Type: TypeItemDeleted, Key: string(old.key(i)), Before: bytes.Clone(w.oldValue(int32(i)))})
 			}
 		}
 	}

@@ -17,6 +17,7 @@ var fuzzSpecs = []Spec{
 	{Items: "$[*].o", Key: []string{"id"}},
 	{Items: "a[*][*]"},
 	{Items: "$", Key: []string{"id"}, Debounce: 2},
+	{Items: "$", Key: []string{"id"}, Debounce: 2, Guard: Guard{MaxDeletedRatio: 0.3, ConfirmPolls: 2}},
 	{Items: "$", Debounce: 3},
 	{Debounce: 2},
 }
@@ -25,7 +26,8 @@ var fuzzSpecs = []Spec{
 // against its own snapshot (as the same bytes or respelled) yields no
 // changes, every patch turns Before into After, what a result stores
 // loads back as its next state, and recognising items by their raw bytes
-// changes no result and no error.
+// changes no result and no error, and neither does a lean state (one
+// that reads its values from what the results stored).
 func FuzzDiff(f *testing.F) {
 	for _, s := range [][2]string{
 		{`[{"id":1,"v":1},{"id":2}]`, `[{"id":2,"v":[1,2]},{"id":3}]`},
@@ -60,6 +62,8 @@ func FuzzDiff(f *testing.F) {
 			// Whether the state knows the raw bytes of its items must
 			// not matter, errors included.
 			compareWarmCold(t, d, a, b)
+			// Nor whether it holds its values or reads them from the store.
+			compareLean(t, d, [][]byte{a, b, b, a, b, b})
 			res, err := d.Diff(first.Next, b)
 			if err != nil {
 				continue

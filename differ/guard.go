@@ -21,7 +21,7 @@ func (d *Differ) guard(old *State, w *walker, p pairing) *Result {
 	g := d.spec.Guard
 	n := float64(len(old.items))
 	deleted := g.MaxDeletedRatio > 0 && float64(p.deleted) > g.MaxDeletedRatio*n
-	changed := g.MaxChangedRatio > 0 && float64(changedCount(old, w, p)) > g.MaxChangedRatio*n
+	changed := g.MaxChangedRatio > 0 && float64(changedCount(w, p)) > g.MaxChangedRatio*n
 	if n == 0 || !deleted && !changed {
 		return nil
 	}
@@ -59,7 +59,7 @@ func candidateHash(w *walker) [32]byte {
 
 // changedCount is the number of items the response read by w creates,
 // updates or deletes, whatever the events filter keeps.
-func changedCount(old *State, w *walker, p pairing) int {
+func changedCount(w *walker, p pairing) int {
 	n := p.deleted
 	for j := range w.items {
 		switch i := p.oldOf[j]; {
@@ -67,7 +67,7 @@ func changedCount(old *State, w *walker, p pairing) int {
 			n++
 		case w.items[j].prev == i:
 			// The same raw bytes: unchanged.
-		case !bytes.Equal(old.value(int(i)), w.value(j)):
+		case !bytes.Equal(w.oldValue(i), w.value(j)):
 			n++
 		}
 	}

@@ -14,9 +14,10 @@ import (
 // hash of its raw bytes, or canonicalizes it into its own buffer.
 type walker struct {
 	d      *Differ
-	single bool          // an object at the items path is one item (XML)
-	c      canonicalizer // src is the body; out holds canonical values, then keys
-	prev   *State        // the state compared with, or nil
+	single bool             // an object at the items path is one item (XML)
+	c      canonicalizer    // src is the body; out holds canonical values, then keys
+	prev   *State           // the state compared with, or nil
+	before map[int32][]byte // values of prev's items read from the store (see oldValue)
 	// items are the elements found so far, in document order.
 	items []pending
 	// at is the index of the element being walked at each [*] step of the
@@ -50,6 +51,24 @@ type pending struct {
 	keyHash uint64
 	raw     uint64 // hash of its raw bytes
 	rawLen  uint32
+}
+
+// oldValue returns the value of item i of the state compared with. A lean
+// state reads it from the store, and several steps of a diff compare the
+// same changed item: each value is read once per diff.
+func (w *walker) oldValue(i int32) []byte {
+	if w.prev.src == nil {
+		return w.prev.value(int(i))
+	}
+	if v, ok := w.before[i]; ok {
+		return v
+	}
+	if w.before == nil {
+		w.before = make(map[int32][]byte)
+	}
+	v := w.prev.value(int(i))
+	w.before[i] = v
+	return v
 }
 
 // value and key return the canonical value and the key of item j.
@@ -531,7 +550,7 @@ func (w *walker) pairContent(old *State) pairing {
 		for i := first; i >= 0; i = old.sameKey[i] {
 			// Equal keys with different content would be a SHA-256
 			// prefix collision: compare the bytes to stay exact.
-			if p.newOf[i] >= 0 || !bytes.Equal(old.value(int(i)), w.value(j)) {
+			if p.newOf[i] >= 0 || !bytes.Equal(w.oldValue(i), w.value(j)) {
 				continue
 			}
 			p.newOf[i], p.oldOf[j] = int32(j), i

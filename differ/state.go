@@ -21,6 +21,12 @@ import (
 // (Result.Delta). The canonical bytes live in those very buffers, which the
 // State keeps: its memory is about the stored size plus 48 bytes per item
 // for its record and 32-64 for the two hash tables.
+//
+// Lean, given a reader of what the store holds, drops the values from
+// memory and keeps only the keys: the State then costs about 60 bytes per
+// item whatever the size of the items, and reads the values it needs (the
+// before of changed and deleted items, and all of them when a new full
+// snapshot is written) from the store.
 type State struct {
 	kind      byte
 	spec      [8]byte
@@ -30,8 +36,9 @@ type State struct {
 	holdHash  [32]byte
 	pending   pendingSet // changes waiting for Spec.Debounce polls; nil when none
 
-	chunks [][]byte // chunks[0] is the full snapshot, then one per delta
+	chunks []chunk // chunks[0] is the full snapshot, then one per delta
 	items  []item
+	src    ChunkReader // reads what chunks do not hold; nil when they hold everything
 
 	// Look-up tables over items (see table); nil in document mode.
 	byKey table // by key; keyless: the first item with each content key
@@ -47,6 +54,45 @@ type State struct {
 
 // ref locates bytes in a State's chunks.
 type ref struct{ chunk, off, n uint32 }
+
+// chunk is what a State holds in memory of one stored chunk (the full
+// snapshot or a delta) of size bytes: its bytes from offset from on. A
+// chunk built by Diff or Load holds all of them (from 0); a lean one only
+// its tail from its first key on, since each chunk stores the values of
+// its items first and their keys after them.
+type chunk struct {
+	from uint32
+	size uint32
+	data []byte
+}
+
+func wholeChunk(b []byte) chunk { return chunk{size: uint32(len(b)), data: b} }
+
+// ChunkReader reads the bytes of a State's stored chunks that the State
+// does not hold in memory: chunk 0 is the full snapshot, chunk k the k-th
+// delta committed after it, as Load takes them. The store implements it.
+type ChunkReader interface {
+	ReadChunk(chunk int, p []byte, off int64) error
+}
+
+// readError carries a failed ChunkReader read out of the code that needed
+// the bytes (panic) to the exported function that called it (recoverRead):
+// value and key reads happen deep in the comparison, which has no error
+// path, and a failed read must fail the poll, not compare wrong bytes.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+
+// recoverRead turns a readError panic into *err; other panics go on.
+func recoverRead(err *error) {
+	if r := recover(); r != nil {
+		re, ok := r.(readError)
+		if !ok {
+			panic(r)
+		}
+		*err = re.err
+	}
+}
 
 // item is one item of a State. In document mode the document is the only
 // item, without a key.
@@ -64,7 +110,73 @@ var hashSeed = maphash.MakeSeed()
 func hashBytes(b []byte) uint64 { return maphash.Bytes(hashSeed, b) }
 
 func (s *State) bytesOf(r ref) []byte {
-	return s.chunks[r.chunk][r.off : r.off+r.n : r.off+r.n]
+	c := &s.chunks[r.chunk]
+	if o := int64(r.off) - int64(c.from); o >= 0 && o+int64(r.n) <= int64(len(c.data)) {
+		return c.data[o : o+int64(r.n) : o+int64(r.n)]
+	}
+	return s.read(r)
+}
+
+// read reads bytes that s does not hold from the store, into memory of
+// their own. A failure panics with a readError (see recoverRead).
+func (s *State) read(r ref) []byte {
+	b := make([]byte, r.n)
+	s.readAt(r.chunk, b, r.off)
+	return b
+}
+
+// readAt fills p from the store's chunk at off, or panics with a readError.
+func (s *State) readAt(chunk uint32, p []byte, off uint32) {
+	if s.src == nil {
+		panic(readError{fmt.Errorf("%w: bytes %d to %d of chunk %d are not in memory and there is no reader", errSnapshot, off, int(off)+len(p), chunk)})
+	}
+	if err := s.src.ReadChunk(int(chunk), p, int64(off)); err != nil {
+		panic(readError{fmt.Errorf("read snapshot chunk %d: %w", chunk, err)})
+	}
+}
+
+// Lean returns s with the values of its items dropped from memory: they
+// are read through src, which must read what the store holds for the
+// state (see ChunkReader), when a later diff needs them. A lean state
+// keeps its items' keys, hashes and lengths, about 60 bytes per item. A
+// state of a document, whose one value is needed on every change, is
+// returned as it is, as is s when src is nil.
+//
+// A State returned by Diff shares its predecessor's reader, which reads
+// what the store held before the commit: once the commit succeeded, the
+// caller makes the new state lean with a reader of what the store holds
+// now.
+func (s *State) Lean(src ChunkReader) *State {
+	if s == nil || src == nil || s.kind == kindDocument {
+		return s
+	}
+	keyStart := make([]uint32, len(s.chunks))
+	for c := range keyStart {
+		keyStart[c] = s.chunks[c].size
+	}
+	for i := range s.items {
+		if k := s.items[i].key; k.off < keyStart[k.chunk] {
+			keyStart[k.chunk] = k.off
+		}
+	}
+	next := *s
+	next.src = src
+	next.chunks = make([]chunk, len(s.chunks))
+	for c, ch := range s.chunks {
+		from := keyStart[c]
+		if from <= ch.from {
+			next.chunks[c] = ch // already lean
+			continue
+		}
+		// A copy, so that the values before it can be collected. A chunk
+		// no item refers to any more keeps nothing.
+		var data []byte
+		if o := int(from - ch.from); o < len(ch.data) {
+			data = bytes.Clone(ch.data[o:])
+		}
+		next.chunks[c] = chunk{from: from, size: ch.size, data: data}
+	}
+	return &next
 }
 
 func (s *State) value(i int) []byte { return s.bytesOf(s.items[i].val) }
@@ -75,8 +187,9 @@ func (s *State) Len() int { return len(s.items) }
 
 // Items returns the items of an items-mode state in the order of the
 // response they came from. The values share the state's memory, which is
-// never modified.
-func (s *State) Items() ([]Item, error) {
+// never modified (a lean state reads them from the store).
+func (s *State) Items() (_ []Item, err error) {
+	defer recoverRead(&err)
 	if s.kind == kindDocument {
 		return nil, fmt.Errorf("%w: holds a document, not items", errSnapshot)
 	}

@@ -147,7 +147,7 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 	// Nothing refers to the body any more: let the collector have it
 	// while the events are encoded and committed.
 	resp.Body = nil
-	if res.Unchanged && res.Snapshot == nil && res.Delta == nil {
+	if res.Unchanged && res.Snapshot == nil && res.SnapshotTo == nil && res.Delta == nil {
 		return p.unchanged(ctx, head, resp, res.Sum)
 	}
 	events, err := p.events(p.filter(res.Changes))
@@ -155,13 +155,14 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 		return Outcome{}, err
 	}
 	c := &store.Commit{
-		Snapshot:      res.Snapshot,
-		SnapshotDelta: res.Delta,
-		BodyHash:      res.Sum[:],
-		ETag:          resp.ETag,
-		LastModified:  resp.LastModified,
-		Events:        events,
-		Destinations:  p.Destinations,
+		Snapshot:       res.Snapshot,
+		SnapshotWriter: res.SnapshotTo,
+		SnapshotDelta:  res.Delta,
+		BodyHash:       res.Sum[:],
+		ETag:           resp.ETag,
+		LastModified:   resp.LastModified,
+		Events:         events,
+		Destinations:   p.Destinations,
 	}
 	if res.Held {
 		// A held body must be parsed again next time, so that identical
@@ -240,8 +241,25 @@ func (p *Pipeline) load(version uint64) (*differ.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
+	st = st.Lean(p.chunks(version))
 	p.state, p.stateAt = st, version
 	return st, nil
+}
+
+// chunks reads the job's snapshot as the store holds it at version.
+func (p *Pipeline) chunks(version uint64) differ.ChunkReader {
+	return chunkReader{st: p.Store, job: p.Job, version: version}
+}
+
+// chunkReader is the differ's view of a job's stored snapshot.
+type chunkReader struct {
+	st      store.Store
+	job     string
+	version uint64
+}
+
+func (r chunkReader) ReadChunk(chunk int, b []byte, off int64) error {
+	return r.st.ReadSnapshot(r.job, r.version, chunk, b, off)
 }
 
 // advance records that the commit of version on base succeeded, with the
@@ -249,11 +267,13 @@ func (p *Pipeline) load(version uint64) (*differ.State, error) {
 func (p *Pipeline) advance(base, version uint64, next *differ.State) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// The state kept reads what the store holds at the new version: only
+	// the keys of its items stay in memory (see differ.State.Lean).
 	switch {
 	case next != nil:
-		p.state, p.stateAt = next, version
+		p.state, p.stateAt = next.Lean(p.chunks(version)), version
 	case p.stateAt == base && p.state != nil:
-		p.stateAt = version
+		p.state, p.stateAt = p.state.Lean(p.chunks(version)), version
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,15 +21,17 @@ var ErrClosed = errors.New("store: closed")
 // process holds the store's directory.
 var ErrLocked = errors.New("store is locked by another process")
 
-// Defaults sized for a sidecar. Measured on 1,500 commits of a 200 KB
-// snapshot and 20 events, each delivered and acked: Badger's own defaults
-// (five 64 MiB memtables, a 256 MiB block cache) ended at 735 MB RSS, 1.7 GB
-// at peak; 8 MiB memtables at 80 MB, 141 MB at peak. An idle process with
-// the store open takes 12-14 MB (9 MB without it). With a 20 MB snapshot
-// and 2,000 events per commit, Badger's table builders kept 64-256 MB with
-// 8 MiB memtables and 256 KiB parts, 20 MB with 4 MiB memtables and the
-// sizes of maxPartSize and baseTableSize (12 MB with 2 MiB memtables, but
-// commits took 20% longer: more of them waited for a memtable flush).
+// Defaults sized for a sidecar. Measured when snapshots were still kept in
+// Badger, on 1,500 commits of a 200 KB snapshot and 20 events, each
+// delivered and acked: Badger's own defaults (five 64 MiB memtables, a 256
+// MiB block cache) ended at 735 MB RSS, 1.7 GB at peak; 8 MiB memtables at
+// 80 MB, 141 MB at peak. An idle process with the store open takes 12-14 MB
+// (9 MB without it). With a 20 MB snapshot and 2,000 events per commit,
+// Badger's table builders kept 64-256 MB with 8 MiB memtables and 256 KiB
+// parts, 20 MB with 4 MiB memtables and the sizes of maxPartSize and
+// baseTableSize. Snapshots now live in files (snapfile.go), so Badger only
+// carries events and small records; these sizes bound what a burst of
+// events costs.
 const (
 	DefaultMemTableSize   = 4 << 20
 	DefaultNumMemtables   = 2
@@ -50,12 +53,15 @@ const maxConflictRetries = 16
 // Options configures Open. The zero value is a working sidecar configuration.
 type Options struct {
 	// SyncWrites makes every write durable (fsynced) before it returns:
-	// Commit, Ack, SetRetry and DeadLetter. Without it a process crash loses
-	// nothing the OS was handed, but a power loss can lose recent writes and
-	// tear a commit that was being written.
+	// Commit (its snapshot file and that file's directory included), Ack,
+	// SetRetry and DeadLetter. Without it a process crash loses nothing the
+	// OS was handed, but a power loss can lose recent writes and tear a
+	// commit that was being written (a snapshot file cut short is then
+	// reported when read).
 	SyncWrites bool
-	// InMemory keeps everything in memory, for tests where persistence is
-	// not the point; the path given to Open is ignored.
+	// InMemory keeps the database in memory and the snapshot files in a
+	// temporary directory that Close removes, for tests where persistence
+	// is not the point; the path given to Open is ignored.
 	InMemory bool
 	// Logger receives Badger's warnings and errors; its informational
 	// chatter (compactions, flushes) is logged at debug level. Pass a logger
@@ -109,14 +115,14 @@ func (o *Options) badgerOptions(path string) badger.Options {
 	if o.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	}
-	// Values stay in the LSM tree, none goes to the value log: snapshots
-	// are rewritten on every change and events deleted once delivered, and
-	// compaction drops such garbage as it goes, whereas value-log space
+	// Values stay in the LSM tree, none goes to the value log: events are
+	// deleted once delivered and heads and lanes rewritten on every change,
+	// and compaction drops such garbage as it goes, whereas value-log space
 	// comes back only through GC, which needs discard statistics that
 	// compaction of a tree holding only small pointers rarely produces
 	// (measured: 600 MB of dead value log after 3,000 commits of a 200 KB
-	// snapshot, against kilobytes with values in the tree). Commit's parts
-	// are below this threshold; Badger refuses a threshold above its
+	// snapshot, against kilobytes with values in the tree). Event chunk
+	// parts are below this threshold; Badger refuses a threshold above its
 	// transaction limit.
 	bo = bo.WithValueThreshold(min(maxValueThreshold, 15*o.MemTableSize/100)).
 		WithSyncWrites(o.SyncWrites).
@@ -146,14 +152,17 @@ func (o *Options) badgerOptions(path string) badger.Options {
 // Badger is the embedded Store. It is safe for concurrent use; Close must be
 // called to release the directory and stop its background work.
 type Badger struct {
-	db       *badger.DB
-	logger   *slog.Logger
-	partSize int // largest snapshot or event part written in one value
-	ids      *idGen
-	now      func() time.Time
+	db          *badger.DB
+	logger      *slog.Logger
+	partSize    int    // largest event chunk part written in one value
+	snapDir     string // where snapshot files live (snapfile.go)
+	snapDirTemp bool   // snapDir is an in-memory store's, removed by Close
+	syncWrites  bool
+	ids         *idGen
+	now         func() time.Time
 
 	jobsMu sync.Mutex
-	jobs   map[string]*sync.Mutex // serializes Commit per job
+	jobs   map[string]*jobState
 
 	logMu     sync.Mutex
 	logStarts map[string]uint64 // per job, a sequence number below which every chunk is deleted
@@ -168,15 +177,18 @@ type Badger struct {
 
 	// beforeFlip, when set by a test, runs between staging and the final
 	// transaction of Commit; an error returned by it aborts the commit with
-	// no clean-up, as if the process had died at that instant.
-	beforeFlip func() error
+	// no clean-up, as if the process had died at that instant. afterFlip
+	// runs right after that transaction, before replaced snapshot files are
+	// deleted, and likewise.
+	beforeFlip, afterFlip func() error
 }
 
 var _ Store = (*Badger)(nil)
 
-// Open opens (creating if needed) the store at path. It removes what an
-// interrupted commit left behind, prunes delivered events, and starts
-// value-log GC, which Close stops.
+// Open opens (creating if needed) the store at path: the Badger database
+// and, beside it, the snapshots directory. It removes what an interrupted
+// commit left behind, prunes delivered events, and starts value-log GC,
+// which Close stops.
 func Open(path string, opts Options) (*Badger, error) {
 	opts.setDefaults()
 	if opts.MemTableSize < 1<<20 {
@@ -191,21 +203,26 @@ func Open(path string, opts Options) (*Badger, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	b := &Badger{
-		db:        db,
-		logger:    opts.Logger,
-		partSize:  partSize(db),
-		ids:       newIDGen(),
-		now:       time.Now,
-		jobs:      make(map[string]*sync.Mutex),
-		logStarts: make(map[string]uint64),
-		stop:      make(chan struct{}),
+		db:         db,
+		logger:     opts.Logger,
+		partSize:   partSize(db),
+		syncWrites: opts.SyncWrites,
+		ids:        newIDGen(),
+		now:        time.Now,
+		jobs:       make(map[string]*jobState),
+		logStarts:  make(map[string]uint64),
+		stop:       make(chan struct{}),
 	}
-	if err := b.checkFormat(); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+	err = b.checkFormat()
+	if err == nil {
+		err = b.openSnapDir(path, opts.InMemory)
 	}
-	if err := b.recover(); err != nil {
+	if err == nil {
+		err = b.recover()
+	}
+	if err != nil {
 		_ = db.Close()
+		b.removeTempSnapDir()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	if !opts.InMemory {
@@ -220,7 +237,8 @@ func Open(path string, opts Options) (*Badger, error) {
 // eight tables it built (flushed or compacted) for reuse, each as large as
 // the largest table it held. A value larger than a block (4 KiB) grows its
 // block by doubling inside those buffers, so large values inflate them
-// further: snapshot parts of 256 KiB made them hold 64-256 MB.
+// further: snapshot parts of 256 KiB (when snapshots were kept in Badger)
+// made them hold 64-256 MB.
 const (
 	baseTableSize = 512 << 10
 	// maxPartSize fits one part, with its key and the block's overhead,
@@ -235,8 +253,9 @@ func partSize(db *badger.DB) int {
 	return int(min(db.MaxBatchSize()/4, maxPartSize))
 }
 
-// Close stops value-log GC and closes the database, after waiting for
-// operations in flight. Calling it again does nothing.
+// Close stops value-log GC, closes the open snapshot files and the
+// database, after waiting for operations in flight. Calling it again does
+// nothing.
 func (b *Badger) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -247,10 +266,23 @@ func (b *Badger) Close() error {
 	b.mu.Unlock()
 	close(b.stop)
 	b.gcDone.Wait()
-	if err := b.db.Close(); err != nil {
+	b.closeJobFiles()
+	err := b.db.Close()
+	b.removeTempSnapDir()
+	if err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
+}
+
+// removeTempSnapDir removes an in-memory store's snapshot directory.
+func (b *Badger) removeTempSnapDir() {
+	if !b.snapDirTemp {
+		return
+	}
+	if err := os.RemoveAll(b.snapDir); err != nil {
+		b.logger.Warn("could not remove the snapshot files of an in-memory store", "dir", b.snapDir, "err", err)
+	}
 }
 
 // enter marks the start of an operation; the returned func marks its end.
@@ -302,7 +334,7 @@ func (b *Badger) checkFormat() error {
 	return b.update(func(txn *badger.Txn) error {
 		item, err := txn.Get(formatKey())
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			return txn.Set(formatKey(), []byte(formatVersion))
+			return txn.Set(formatKey(), []byte(storeFormat))
 		}
 		if err != nil {
 			return err
@@ -311,8 +343,8 @@ func (b *Badger) checkFormat() error {
 		if err != nil {
 			return err
 		}
-		if string(v) != formatVersion {
-			return fmt.Errorf("data format version %q is not supported by this pollhook (it reads %q)", v, formatVersion)
+		if string(v) != storeFormat {
+			return fmt.Errorf("data format version %q is not supported by this pollhook (it reads %q)%s", v, storeFormat, formatHints[string(v)])
 		}
 		return nil
 	})

@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,9 +38,11 @@ func TestMain(m *testing.M) {
 	case "hold":
 		os.Exit(helperHold(os.Getenv(helperDirEnv)))
 	case "crash":
-		os.Exit(helperCrash(os.Getenv(helperDirEnv), 1, dyingCommit()))
+		os.Exit(helperCrash(os.Getenv(helperDirEnv), 1, dyingCommit(), false))
 	case "crash-delta":
-		os.Exit(helperCrash(os.Getenv(helperDirEnv), 3, dyingDelta()))
+		os.Exit(helperCrash(os.Getenv(helperDirEnv), 3, dyingDelta(), false))
+	case "crash-after-flip":
+		os.Exit(helperCrash(os.Getenv(helperDirEnv), 3, dyingCommit(), true))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -168,18 +174,29 @@ func snapshot(b *Badger, job string, version uint64) ([]byte, error) {
 	return base, err
 }
 
-// snapshotVersions lists the versions that have snapshot parts for job.
-func snapshotVersions(t testing.TB, db *badger.DB, job string) []uint64 {
+// snapshotFiles lists the snapshot files of job under snapDir (a store's
+// snapshots directory) as "version.kind" ("1.full", "2.delta"), in version
+// order; an entry of any other name is listed as it is.
+func snapshotFiles(t testing.TB, snapDir, job string) []string {
 	t.Helper()
-	var versions []uint64
-	eachKey(t, db, jobPrefix(kindSnapshot, job), func(k []byte) error {
-		_, v, err := parseSeqKey(k)
-		if len(versions) == 0 || versions[len(versions)-1] != v {
-			versions = append(versions, v)
+	entries, err := os.ReadDir(filepath.Join(snapDir, jobDirName(job)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		name := e.Name()
+		if v, kind, ok := strings.Cut(name, "."); ok && len(v) == 20 {
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				name = fmt.Sprintf("%d.%s", n, kind)
+			}
 		}
-		return err
-	})
-	return versions
+		files = append(files, name)
+	}
+	return files
 }
 
 func TestOpenLockedByAnotherProcess(t *testing.T) {
@@ -234,6 +251,7 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 	calls := map[string]func() error{
 		"Head":         func() error { _, err := b.Head("orders"); return err },
 		"LoadSnapshot": func() error { _, _, err := b.LoadSnapshot("orders", 1); return err },
+		"ReadSnapshot": func() error { return b.ReadSnapshot("orders", 1, 0, make([]byte, 1), 0) },
 		"Commit":       func() error { _, err := b.Commit(context.Background(), "orders", 1, &Commit{}); return err },
 		"Lanes":        func() error { _, err := b.Lanes(); return err },
 		"Lane":         func() error { _, err := b.Lane("hook", "orders"); return err },
@@ -315,16 +333,120 @@ func TestOpenRefusesUnknownFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set(formatKey(), []byte("2")) }); err != nil {
+	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set(formatKey(), []byte("3")) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(dir, Options{Logger: discard})
-	want := fmt.Sprintf(`open store %s: data format version "2" is not supported by this pollhook (it reads "1")`, dir)
+	want := fmt.Sprintf(`open store %s: data format version "3" is not supported by this pollhook (it reads "2")`, dir)
 	if err == nil || err.Error() != want {
-		t.Fatalf("Open = %v, want %s", err, want)
+		t.Fatalf("Open = %v\nwant %s", err, want)
+	}
+}
+
+// TestOpenRefusesSnapshotsInBadger opens a directory of format 1, which
+// kept snapshots as parts inside Badger: it is refused with what to do,
+// and left as it was.
+func TestOpenRefusesSnapshotsInBadger(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Logger: discard}
+	opts.setDefaults()
+	raw, err := badger.Open(opts.badgerOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What version 1 wrote for one commit of a 5-byte snapshot.
+	err = raw.Update(func(txn *badger.Txn) error {
+		for k, v := range map[string]string{
+			string(formatKey()):       "1",
+			string(headKey("orders")): `{"Version":1,"SnapVersion":1,"SnapParts":1,"SnapSize":5}`,
+			string(binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(jobPrefix('s', "orders"), 1), 0)): "snap1",
+		} {
+			if err := txn.Set([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Open(dir, Options{Logger: discard})
+	want := fmt.Sprintf(`open store %s: data format version "1" is not supported by this pollhook (it reads "2"); `+
+		`version 1 kept snapshots inside the database: let the pollhook that wrote it deliver its pending events, `+
+		`then start this one on an empty directory (every job then polls a new baseline)`, dir)
+	if err == nil || err.Error() != want {
+		t.Fatalf("Open = %v\nwant %s", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, snapshotsDir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused directory got a snapshots directory: %v", err)
+	}
+	raw, err = badger.Open(opts.badgerOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	err = raw.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(formatKey())
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if string(v) != "1" {
+				t.Errorf("format marker rewritten to %q", v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadyNeedsSnapshotDir(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir, Options{})
+	if err := b.Ready(); err != nil {
+		t.Fatalf("Ready = %v", err)
+	}
+	snaps := filepath.Join(dir, snapshotsDir)
+	if err := os.Remove(snaps); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("store: snapshot directory: stat %s: no such file or directory", snaps)
+	if err := b.Ready(); err == nil || err.Error() != want {
+		t.Errorf("Ready without the snapshot directory = %v, want %s", err, want)
+	}
+}
+
+// TestInMemorySnapshotDir: an in-memory store keeps its snapshot files in
+// a temporary directory of its own, gone after Close.
+func TestInMemorySnapshotDir(t *testing.T) {
+	b, err := Open("", Options{InMemory: true, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := openTest(t, "", Options{})
+	if b.snapDir == other.snapDir || !strings.HasPrefix(filepath.Base(b.snapDir), "pollhook-snapshots-") {
+		t.Errorf("snapshot directories %s and %s: want one temporary directory per store", b.snapDir, other.snapDir)
+	}
+	if _, err := b.Commit(context.Background(), "orders", 0, &Commit{Snapshot: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full"}) {
+		t.Errorf("files %v, want [1.full]", files)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(b.snapDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after Close the snapshot directory is still there: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -67,4 +68,38 @@ func BenchmarkPending(b *testing.B) {
 			b.Fatal(len(events), err)
 		}
 	}
+}
+
+// BenchmarkSettleParallel measures durable acks (SyncWrites) of eight lanes
+// acking at once, one event per Settle: Badger commits concurrent
+// transactions with one fsync, so together they pass the rate of one
+// lane's synced acks (BenchmarkAck/sync=true).
+func BenchmarkSettleParallel(b *testing.B) {
+	s := openTest(b, b.TempDir(), Options{SyncWrites: true})
+	const lanes = 8
+	per := b.N/lanes + 1
+	for i := range lanes {
+		job := fmt.Sprintf("job%d", i)
+		for v := uint64(0); v*1000 < uint64(per); v++ {
+			c := &Commit{Events: newEvents(1000, 300), Destinations: []string{"hook"}}
+			if _, err := s.Commit(context.Background(), job, v, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i := range lanes {
+		job := fmt.Sprintf("job%d", i)
+		wg.Go(func() {
+			for seq := uint64(1); seq <= uint64(per); seq++ {
+				if err := s.Settle(Settlement{Destination: "hook", Job: job, Ack: seq}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(lanes*per)/b.Elapsed().Seconds(), "acks/s")
 }

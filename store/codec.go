@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -189,58 +188,6 @@ func (d *decoder) varint() int64 {
 	}
 	d.b = d.b[w:]
 	return v
-}
-
-// headRecord is the stored form of a job's head: the public Head plus where
-// its snapshot lives. Every commit bumps Version; the snapshot parts stay
-// under the version that wrote them (SnapVersion), so that a commit without a
-// new snapshot does not rewrite it. Deltas committed since the snapshot stay
-// under their versions too, listed in commit order.
-type headRecord struct {
-	Head
-	SnapVersion uint64     `json:",omitempty"` // version whose 's' parts hold the snapshot (0: none)
-	SnapParts   uint32     `json:",omitempty"` // number of parts, checked on read
-	SnapSize    int        `json:",omitempty"` // total bytes, checked on read
-	Deltas      []snapPart `json:",omitempty"` // snapshot deltas since SnapVersion, oldest first
-}
-
-// snapPart locates one stored snapshot or delta: the version whose 's'
-// parts hold it, their number and its size. It is encoded as a JSON array
-// to keep a head listing many deltas small.
-type snapPart struct {
-	Version uint64
-	Parts   uint32
-	Size    int
-}
-
-func (p snapPart) MarshalJSON() ([]byte, error) {
-	return json.Marshal([3]uint64{p.Version, uint64(p.Parts), uint64(p.Size)})
-}
-
-func (p *snapPart) UnmarshalJSON(b []byte) error {
-	var a [3]uint64
-	if err := json.Unmarshal(b, &a); err != nil {
-		return err
-	}
-	if a[1] > math.MaxUint32 || a[2] > math.MaxInt32 {
-		return fmt.Errorf("snapshot delta %v out of range", a)
-	}
-	p.Version, p.Parts, p.Size = a[0], uint32(a[1]), int(a[2])
-	return nil
-}
-
-// base is where the head's full snapshot is stored.
-func (r *headRecord) base() snapPart {
-	return snapPart{Version: r.SnapVersion, Parts: r.SnapParts, Size: r.SnapSize}
-}
-
-// lastSnapVersion is the highest version holding snapshot data the head
-// uses (0: none). Staged parts of an interrupted commit lie above it.
-func (r *headRecord) lastSnapVersion() uint64 {
-	if n := len(r.Deltas); n > 0 {
-		return r.Deltas[n-1].Version
-	}
-	return r.SnapVersion
 }
 
 func decodeJSON(what string, b []byte, v any) error {

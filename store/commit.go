@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -13,23 +12,24 @@ import (
 // A commit of any size is atomic although Badger caps one transaction at
 // 15% of a memtable:
 //
-//  1. Staging: the new snapshot (or snapshot delta) is written as parts
-//     under (job, new version) and the events as chunks under (job, first
-//     seq of the chunk), each a small marker plus parts, in as many
-//     transactions as they need. Nothing reads them yet: readers only
-//     follow the head, and the head still names the old version and
-//     LastSeq.
+//  1. Staging: the new snapshot (or snapshot delta) is written to its own
+//     file (snapfile.go), named by the new version, and the events as
+//     chunks under (job, first seq of the chunk) in Badger, each a small
+//     marker plus parts, in as many transactions as they need. Nothing
+//     reads them yet: readers only follow the head, and the head still
+//     names the old version, files and LastSeq.
 //  2. Flip: one small transaction checks that the head is still at base,
-//     writes the new head (Version, LastSeq, snapshot location, validators)
+//     writes the new head (Version, LastSeq, snapshot files, validators)
 //     and creates the lanes of new destinations. This is the commit point.
-//  3. A full snapshot replaces the previous one and its deltas: their parts
-//     are deleted. A delta is added to the head's list and deletes nothing.
+//  3. A full snapshot replaces the previous one and its deltas: their
+//     files are deleted. A delta is added to the head's list and deletes
+//     nothing.
 //
-// A crash before the flip leaves data that no head points to: snapshot parts
-// of a version above the head's and chunks beyond its LastSeq. They are
+// A crash before the flip leaves data that no head points to: a snapshot
+// file the head does not list and chunks beyond its LastSeq. They are
 // deleted at the start of the job's next Commit, before it stages under the
-// same keys, and at Open. A crash right after the flip leaves the replaced
-// snapshot and deltas, deleted at Open (recover.go).
+// same names, and at Open. A crash right after the flip leaves the replaced
+// files, deleted at the job's next commit and at Open (recover.go).
 
 // Head returns the job's head; a job never committed has Version 0.
 func (b *Badger) Head(job string) (Head, error) {
@@ -46,68 +46,15 @@ func (b *Badger) Head(job string) (Head, error) {
 	return rec.Head, err
 }
 
-// LoadSnapshot returns the full snapshot of the job at version and the
-// deltas committed after it, oldest first. version must be the head's
-// version (older data is deleted when a commit replaces it): any other
-// fails with ErrStale. The snapshot is nil when version is 0 or when no
-// commit of the job carried one.
-func (b *Badger) LoadSnapshot(job string, version uint64) (base []byte, deltas [][]byte, err error) {
-	if version == 0 {
-		return nil, nil, nil
-	}
-	done, err := b.enter()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer done()
-	err = b.db.View(func(txn *badger.Txn) error {
-		rec, err := readHead(txn, job)
-		if err != nil {
-			return err
-		}
-		if rec.Version != version {
-			return fmt.Errorf("job %q: read snapshot version %d, head is at %d: %w", job, version, rec.Version, ErrStale)
-		}
-		if rec.SnapVersion == 0 {
-			return nil
-		}
-		if base, err = readSnapPart(txn, job, rec.base()); err != nil {
-			return err
-		}
-		for _, d := range rec.Deltas {
-			delta, err := readSnapPart(txn, job, d)
-			if err != nil {
-				return err
-			}
-			deltas = append(deltas, delta)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return base, deltas, nil
-}
-
-// readSnapPart reads a stored snapshot or delta and checks its size.
-func readSnapPart(txn *badger.Txn, job string, p snapPart) ([]byte, error) {
-	data, err := getParts(txn, kindSnapshot, job, p.Version, p.Parts, p.Size)
-	if err == nil && len(data) != p.Size {
-		err = fmt.Errorf("store: job %q: snapshot version %d has %d bytes, head says %d", job, p.Version, len(data), p.Size)
-	}
-	return data, err
-}
-
 // Commit atomically replaces the job's snapshot (or appends a delta to
 // it), appends its events and creates the lanes of destinations that have
 // none, provided the job is still at base (else ErrStale). Every commit
-// increments Version, also one with neither Snapshot nor SnapshotDelta,
-// which keeps the stored snapshot and changes only the head's metadata; a
-// commit with events sets ChangedAt. Commit fills in each
-// event's Seq (continuing the job's LastSeq), Job, ID (when empty) and Time
-// (the commit time when zero; every time is stored in UTC). Events of a job
-// that has no lane and names no destination are numbered but not stored,
-// since nobody would read them.
+// increments Version, also one with no snapshot of any kind, which keeps
+// the stored snapshot and changes only the head's metadata; a commit with
+// events sets ChangedAt. Commit fills in each event's Seq (continuing the
+// job's LastSeq), Job, ID (when empty) and Time (the commit time when zero;
+// every time is stored in UTC). Events of a job that has no lane and names
+// no destination are numbered but not stored, since nobody would read them.
 func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit) (Head, error) {
 	if err := checkCommit(job, c); err != nil {
 		return Head{}, err
@@ -117,9 +64,9 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 		return Head{}, err
 	}
 	defer done()
-	mu := b.jobLock(job)
-	mu.Lock()
-	defer mu.Unlock()
+	js := b.job(job)
+	js.commit.Lock()
+	defer js.commit.Unlock()
 
 	var old headRecord
 	var hasLanes bool
@@ -137,7 +84,7 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 	if old.Version != base {
 		return Head{}, staleError(job, base, old.Version)
 	}
-	if c.SnapshotDelta != nil && old.SnapVersion == 0 {
+	if c.SnapshotDelta != nil && old.Snap == nil {
 		return Head{}, fmt.Errorf("store: job %q: a snapshot delta needs a stored snapshot, and there is none", job)
 	}
 	if err := b.removeOrphans(job, old); err != nil {
@@ -146,15 +93,18 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 
 	next := b.nextHead(job, old, c)
 	storeEvents := len(c.Events) > 0 && (hasLanes || len(c.Destinations) > 0)
-	if err := b.stage(ctx, job, next, c, storeEvents); err != nil {
-		b.discard(job, old)
+	snap, err := b.stage(ctx, job, &next, c, storeEvents)
+	if err != nil {
+		b.discard(job)
 		return Head{}, fmt.Errorf("job %q: stage commit: %w", job, err)
 	}
 	if b.beforeFlip != nil {
 		if err := b.beforeFlip(); err != nil {
+			snap.close()
 			return Head{}, err
 		}
 	}
+	js.snap.Lock()
 	err = b.update(func(txn *badger.Txn) error {
 		cur, err := readHead(txn, job)
 		if err != nil {
@@ -168,18 +118,29 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 		}
 		return createLanes(txn, job, old.LastSeq+1, c.Destinations)
 	})
+	if err == nil {
+		js.install(next.Version, snap)
+	} else {
+		// A failed commit may still have reached the disk: let the next
+		// reader open whatever the head names.
+		closeChunks(js.chunks)
+		js.chunks, js.loaded = nil, false
+	}
+	js.snap.Unlock()
 	if err != nil {
-		b.discard(job, old)
+		snap.close()
+		b.discard(job)
 		return Head{}, fmt.Errorf("job %q: commit: %w", job, err)
 	}
-	if c.Snapshot != nil && old.SnapVersion != 0 {
-		var keys [][]byte
-		for _, p := range append([]snapPart{old.base()}, old.Deltas...) {
-			keys = partKeys(keys, kindSnapshot, job, p.Version, p.Parts)
+	if b.afterFlip != nil {
+		if err := b.afterFlip(); err != nil {
+			return Head{}, err
 		}
-		if err := b.deleteKeys(keys); err != nil {
-			b.logger.Warn("could not delete replaced snapshot; it is removed at the next start",
-				"job", job, "version", old.SnapVersion, "deltas", len(old.Deltas), "err", err)
+	}
+	if snap != nil && snap.full && old.Snap != nil {
+		if err := b.removeFiles(job, old.chunks()); err != nil {
+			b.logger.Warn("could not delete replaced snapshot files; the next commit or start removes them",
+				"job", job, "version", old.Snap.Version, "deltas", len(old.Deltas), "err", err)
 		}
 	}
 	return next.Head, nil
@@ -194,6 +155,9 @@ func checkCommit(job string, c *Commit) error {
 	}
 	if c.Snapshot != nil && c.SnapshotDelta != nil {
 		return errors.New("store: commit carries both a snapshot and a snapshot delta")
+	}
+	if c.SnapshotWriter != nil && (c.Snapshot != nil || c.SnapshotDelta != nil) {
+		return errors.New("store: commit carries a snapshot writer besides a snapshot or snapshot delta")
 	}
 	for _, d := range c.Destinations {
 		if err := checkName("destination", d); err != nil {
@@ -212,7 +176,8 @@ func staleError(job string, base, head uint64) error {
 	return fmt.Errorf("job %q: commit on version %d, head is at %d: %w", job, base, head, ErrStale)
 }
 
-// nextHead numbers c's events and returns the head that commits c on old.
+// nextHead numbers c's events and returns the head that commits c on old,
+// still naming old's snapshot files: stage adds the one c writes.
 func (b *Badger) nextHead(job string, old headRecord, c *Commit) headRecord {
 	now := b.now().UTC()
 	next := old
@@ -237,35 +202,38 @@ func (b *Badger) nextHead(job string, old headRecord, c *Commit) headRecord {
 		next.LastSeq = old.LastSeq + uint64(len(c.Events))
 		next.ChangedAt = now
 	}
-	switch {
-	case c.Snapshot != nil:
-		p := b.snapPart(next.Version, c.Snapshot)
-		next.SnapVersion, next.SnapParts, next.SnapSize = p.Version, p.Parts, p.Size
-		next.Deltas = nil
-	case c.SnapshotDelta != nil:
-		next.Deltas = append(slices.Clip(old.Deltas), b.snapPart(next.Version, c.SnapshotDelta))
-	}
 	return next
 }
 
-// snapPart is where data written at version is stored.
-func (b *Badger) snapPart(version uint64, data []byte) snapPart {
-	return snapPart{Version: version, Parts: uint32((len(data) + b.partSize - 1) / b.partSize), Size: len(data)}
+// stage writes c's snapshot file, records it in next, and writes c's event
+// chunks in as many transactions as they need. With SyncWrites each of
+// them is durable before the flip is written, so that no crash, power loss
+// included, can keep the flip and lose what it points to; without, a
+// process crash cannot either (the OS holds every write), but a power loss
+// may.
+func (b *Badger) stage(ctx context.Context, job string, next *headRecord, c *Commit, storeEvents bool) (*staged, error) {
+	snap, err := b.writeSnapshot(ctx, job, next.Version, c)
+	if err != nil {
+		return nil, fmt.Errorf("write snapshot file: %w", err)
+	}
+	switch {
+	case snap == nil:
+	case snap.full:
+		next.Snap, next.Deltas = &snap.file, nil
+	default:
+		next.Deltas = append(slices.Clip(next.Deltas), snap.file)
+	}
+	if storeEvents {
+		if err := b.stageEvents(ctx, job, c.Events); err != nil {
+			snap.close()
+			return nil, err
+		}
+	}
+	return snap, nil
 }
 
-// stage writes the snapshot parts and event chunks of c in as many
-// transactions as they need. With SyncWrites each of them is durable before
-// the flip is written, so that no crash, power loss included, can keep the
-// flip and lose what it points to; without, a process crash cannot either
-// (the OS holds every write), but a power loss may.
-func (b *Badger) stage(ctx context.Context, job string, next headRecord, c *Commit, storeEvents bool) error {
-	snap := c.Snapshot
-	if snap == nil {
-		snap = c.SnapshotDelta
-	}
-	if snap == nil && !storeEvents {
-		return nil
-	}
+// stageEvents writes events as chunks under their first sequence numbers.
+func (b *Badger) stageEvents(ctx context.Context, job string, events []Event) error {
 	wb := b.db.NewWriteBatch()
 	defer wb.Cancel()
 	set := func(k, v []byte) error {
@@ -274,24 +242,15 @@ func (b *Badger) stage(ctx context.Context, job string, next headRecord, c *Comm
 		}
 		return wb.Set(k, v)
 	}
-	if snap != nil {
-		// A full snapshot and a delta are both stored under the version
-		// that writes them.
-		if _, err := b.writeParts(set, kindSnapshot, job, next.Version, snap); err != nil {
-			return err
-		}
-	}
-	if storeEvents {
-		err := encodeChunks(c.Events, func(first uint64, count int, chunk []byte) error {
-			parts, err := b.writeParts(set, kindChunkPart, job, first, chunk)
-			if err != nil {
-				return err
-			}
-			return set(seqPrefix(kindChunk, job, first), chunkMarker{count: uint32(count), parts: parts}.encode())
-		})
+	err := encodeChunks(events, func(first uint64, count int, chunk []byte) error {
+		parts, err := b.writeParts(set, kindChunkPart, job, first, chunk)
 		if err != nil {
 			return err
 		}
+		return set(seqPrefix(kindChunk, job, first), chunkMarker{count: uint32(count), parts: parts}.encode())
+	})
+	if err != nil {
+		return err
 	}
 	return wb.Flush()
 }
@@ -310,17 +269,6 @@ func (b *Badger) writeParts(set func(k, v []byte) error, kind byte, job string, 
 	return part, nil
 }
 
-// getParts reads parts 0..parts-1 under (kind, job, n) and joins them; size
-// is the expected total, for allocating once.
-func getParts(txn *badger.Txn, kind byte, job string, n uint64, parts uint32, size int) ([]byte, error) {
-	data := make([]byte, 0, size)
-	err := withParts(txn, kind, job, n, parts, func(v []byte) error {
-		data = append(data, v...)
-		return nil
-	})
-	return data, err
-}
-
 // withParts calls fn with the data stored as parts under (kind, job, n):
 // the value itself, valid only during the call, when there is one part (the
 // common case, saving a copy), else the parts joined.
@@ -329,11 +277,7 @@ func withParts(txn *badger.Txn, kind byte, job string, n uint64, parts uint32, f
 	for p := range parts {
 		item, err := txn.Get(partKey(kind, job, n, p))
 		if err != nil {
-			what := "snapshot version"
-			if kind == kindChunkPart {
-				what = "event chunk at"
-			}
-			return fmt.Errorf("store: job %q: %s %d: part %d of %d: %w", job, what, n, p, parts, err)
+			return fmt.Errorf("store: job %q: event chunk at %d: part %d of %d: %w", job, n, p, parts, err)
 		}
 		if parts == 1 {
 			return item.Value(fn)
@@ -343,17 +287,6 @@ func withParts(txn *badger.Txn, kind byte, job string, n uint64, parts uint32, f
 		}
 	}
 	return fn(joined)
-}
-
-func (b *Badger) jobLock(job string) *sync.Mutex {
-	b.jobsMu.Lock()
-	defer b.jobsMu.Unlock()
-	mu, ok := b.jobs[job]
-	if !ok {
-		mu = new(sync.Mutex)
-		b.jobs[job] = mu
-	}
-	return mu
 }
 
 func readHead(txn *badger.Txn, job string) (headRecord, error) {

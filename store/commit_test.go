@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -84,8 +86,8 @@ func TestCommitRoundTrip(t *testing.T) {
 	if s, err := snapshot(b, "orders", 2); err != nil || string(s) != `{"items":[1,2,3]}` {
 		t.Errorf("Snapshot after a metadata commit = %q, %v", s, err)
 	}
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1}) {
-		t.Errorf("snapshot stored under versions %v, want [1]", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full"}) {
+		t.Errorf("snapshot files %v, want [1.full]", files)
 	}
 
 	// An empty, non-nil snapshot replaces the stored one.
@@ -94,6 +96,9 @@ func TestCommitRoundTrip(t *testing.T) {
 	}
 	if s, err := snapshot(b, "orders", 3); err != nil || s == nil || len(s) != 0 {
 		t.Errorf("empty snapshot read back as %q (nil %v), %v", s, s == nil, err)
+	}
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"3.full"}) {
+		t.Errorf("after the replacement snapshot files %v, want [3.full]", files)
 	}
 }
 
@@ -136,6 +141,12 @@ func TestCommitRejectsInvalidInput(t *testing.T) {
 		{"empty destination", "orders", &Commit{Destinations: []string{"hook", ""}}, "store: empty destination name"},
 		{"foreign event", "orders", &Commit{Events: []Event{{Job: "users"}}}, `store: commit of job "orders" carries an event of job "users"`},
 		{"long job", strings.Repeat("j", 1<<16), &Commit{}, "store: job name of 65536 bytes is too long"},
+		{"snapshot and delta", "orders", &Commit{Snapshot: []byte("s"), SnapshotDelta: []byte("d")},
+			"store: commit carries both a snapshot and a snapshot delta"},
+		{"writer and snapshot", "orders", &Commit{Snapshot: []byte("s"), SnapshotWriter: writeString("s")},
+			"store: commit carries a snapshot writer besides a snapshot or snapshot delta"},
+		{"writer and delta", "orders", &Commit{SnapshotDelta: []byte{}, SnapshotWriter: writeString("s")},
+			"store: commit carries a snapshot writer besides a snapshot or snapshot delta"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,37 +156,86 @@ func TestCommitRejectsInvalidInput(t *testing.T) {
 			}
 		})
 	}
+	if h, err := b.Head("orders"); err != nil || h.Version != 0 {
+		t.Errorf("rejected commits moved the head: %+v, %v", h, err)
+	}
+	if files := snapshotFiles(t, b.snapDir, "orders"); len(files) != 0 {
+		t.Errorf("rejected commits wrote snapshot files %v", files)
+	}
+}
+
+// writeString is a Commit.SnapshotWriter that writes s.
+func writeString(s string) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
+	}
 }
 
 // TestCommitLarge commits 100,000 events of ~500 bytes and a 25 MB snapshot
-// at once: far beyond one Badger transaction, still atomic.
+// at once: far beyond one Badger transaction, still atomic. The first try
+// dies before its flip and must leave no trace; the second streams the
+// snapshot through a SnapshotWriter.
 func TestCommitLarge(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes ~75 MB")
+		t.Skip("writes ~150 MB")
 	}
 	ctx := context.Background()
 	b := openTest(t, t.TempDir(), Options{})
 	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: []byte("small"), Events: newEvents(1, 100), Destinations: []string{"hook"}}); err != nil {
 		t.Fatal(err)
 	}
+	base, err := b.Pending("hook", "orders", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	events := newEvents(100_000, 500)
 	snap := bytes.Repeat([]byte(`{"id":12345,"name":"widget","price":9.99},`), 25<<20/42)
 
-	// The same data as one key per event in a single transaction is what
-	// Badger refuses: the commit below must not depend on that.
-	err := b.db.Update(func(txn *badger.Txn) error {
+	// The events alone, as one key per event in a single transaction, are
+	// what Badger refuses: the commit below must not depend on that.
+	err = b.db.Update(func(txn *badger.Txn) error {
 		for i := range events {
 			if err := txn.Set([]byte(fmt.Sprintf("naive/%d", i)), events[i].Data); err != nil {
 				return err
 			}
 		}
-		return txn.Set([]byte("naive/snapshot"), snap)
+		return nil
 	})
 	if !errors.Is(err, badger.ErrTxnTooBig) {
-		t.Fatalf("one transaction for the whole change set: %v, want ErrTxnTooBig", err)
+		t.Fatalf("one transaction for the events: %v, want ErrTxnTooBig", err)
 	}
 
-	head, err := b.Commit(ctx, "orders", 1, &Commit{Snapshot: snap, Events: events, Destinations: []string{"hook"}})
+	died := errors.New("died")
+	b.beforeFlip = func() error { return died }
+	if _, err := b.Commit(ctx, "orders", 1, &Commit{Snapshot: snap, Events: events, Destinations: []string{"hook", "late"}}); !errors.Is(err, died) {
+		t.Fatalf("Commit = %v, want the injected failure", err)
+	}
+	b.beforeFlip = nil
+	if h, err := b.Head("orders"); err != nil || h.Version != 1 || h.LastSeq != 1 {
+		t.Errorf("after the dead commit head %+v, %v; want version 1, last seq 1", h, err)
+	}
+	if s, err := snapshot(b, "orders", 1); err != nil || string(s) != "small" {
+		t.Errorf("after the dead commit Snapshot = %.10q, %v; want small", s, err)
+	}
+	if got, err := b.Pending("hook", "orders", 0); err != nil || !equalJSON(got, base) {
+		t.Errorf("after the dead commit Pending = %d events, %v; want the one of version 1", len(got), err)
+	}
+	if got, _ := b.Lanes(); len(got) != 1 {
+		t.Errorf("after the dead commit lanes %+v, want hook only", got)
+	}
+
+	streamed := &Commit{Events: events, Destinations: []string{"hook"}, SnapshotWriter: func(w io.Writer) error {
+		for rest := snap; len(rest) > 0; {
+			n, err := w.Write(rest[:min(len(rest), 50_000)])
+			if err != nil {
+				return err
+			}
+			rest = rest[n:]
+		}
+		return nil
+	}}
+	head, err := b.Commit(ctx, "orders", 1, streamed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +245,8 @@ func TestCommitLarge(t *testing.T) {
 	if s, err := snapshot(b, "orders", 2); err != nil || !bytes.Equal(s, snap) {
 		t.Fatalf("Snapshot: %d bytes, %v; want the %d committed", len(s), err, len(snap))
 	}
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{2}) {
-		t.Errorf("snapshot versions stored %v, want [2]", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"2.full"}) {
+		t.Errorf("snapshot files %v, want [2.full]", files)
 	}
 	if err := b.Ack("hook", "orders", 1); err != nil {
 		t.Fatal(err)
@@ -209,16 +269,22 @@ func TestCommitLarge(t *testing.T) {
 }
 
 // helperCrash commits c on version base of the store in dir and dies
-// between staging and flip, as a power cut or SIGKILL would.
-func helperCrash(dir string, base uint64, c *Commit) int {
+// between staging and flip (or, afterFlip, right after the flip, before
+// replaced snapshot files are deleted), as a power cut or SIGKILL would.
+func helperCrash(dir string, base uint64, c *Commit, afterFlip bool) int {
 	b, err := Open(dir, Options{SyncWrites: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	b.beforeFlip = func() error {
+	die := func() error {
 		os.Exit(3)
 		return nil
+	}
+	if afterFlip {
+		b.afterFlip = die
+	} else {
+		b.beforeFlip = die
 	}
 	_, err = b.Commit(context.Background(), "orders", base, c)
 	fmt.Fprintln(os.Stderr, "commit returned:", err)
@@ -226,8 +292,8 @@ func helperCrash(dir string, base uint64, c *Commit) int {
 }
 
 // crashCommit runs the crash helper of kind on the store in dir, checks
-// that it died between staging and flip, and returns the database opened
-// without Open's clean-up, for the test to look at and close.
+// that it died where kind says, and returns the database opened without
+// Open's clean-up, for the test to look at and close.
 func crashCommit(t *testing.T, dir, kind string) *badger.DB {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -246,8 +312,8 @@ func crashCommit(t *testing.T, dir, kind string) *badger.DB {
 	return raw
 }
 
-// dyingCommit is the commit that the crash tests interrupt: a snapshot of
-// three parts, 2000 events in several chunks and a new lane.
+// dyingCommit is the commit that the crash tests interrupt: a 600 KB
+// snapshot, 2000 events in several chunks and a new lane.
 func dyingCommit() *Commit {
 	return &Commit{Snapshot: bytes.Repeat([]byte("B"), 600<<10), Events: newEvents(2000, 200), Destinations: []string{"hook", "late"}}
 }
@@ -306,8 +372,8 @@ func checkNextCommit(t *testing.T, b *Badger, pending []Event) {
 	if got, err := b.Pending("hook", "orders", 0); err != nil || !equalJSON(got, want) {
 		t.Errorf("Pending after the next commit: %d events, %v; want %d", len(got), err, len(want))
 	}
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{2}) {
-		t.Errorf("snapshot versions stored %v, want [2]", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"2.full"}) {
+		t.Errorf("snapshot files %v, want [2.full]", files)
 	}
 	for _, k := range chunkKeys(t, b.db, "orders") {
 		var first, last, parts uint64
@@ -331,10 +397,12 @@ func TestCrashBetweenStagingAndFlip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The dead process did stage: its parts are on disk, unreferenced.
+	// The dead process did stage: its file and chunks are on disk,
+	// unreferenced.
 	raw := crashCommit(t, dir, "crash")
-	if vs := snapshotVersions(t, raw, "orders"); !slices.Equal(vs, []uint64{1, 2}) {
-		t.Errorf("after the crash snapshot versions %v are stored, want [1 2]", vs)
+	snaps := filepath.Join(dir, snapshotsDir)
+	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"1.full", "2.full"}) {
+		t.Errorf("after the crash snapshot files %v, want [1.full 2.full]", files)
 	}
 	if n := len(chunkKeys(t, raw, "orders")); n < 4 {
 		t.Errorf("after the crash %d chunks are stored, want the base's and the staged ones", n)
@@ -344,8 +412,8 @@ func TestCrashBetweenStagingAndFlip(t *testing.T) {
 	}
 
 	b = openTest(t, dir, Options{})
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1}) {
-		t.Errorf("Open left snapshot versions %v, want [1]", vs)
+	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"1.full"}) {
+		t.Errorf("Open left snapshot files %v, want [1.full]", files)
 	}
 	if keys := chunkKeys(t, b.db, "orders"); !slices.Equal(keys, []string{"1-3/1"}) {
 		t.Errorf("Open left chunks %v, want [1-3/1]", keys)
@@ -365,15 +433,16 @@ func TestAbortBeforeFlipLeavesNothingVisible(t *testing.T) {
 	b.beforeFlip = nil
 
 	// The orphans are still there (no Open has run) and must not be read.
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1, 2}) {
-		t.Fatalf("snapshot versions %v, want the orphan 2 beside 1", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.full"}) {
+		t.Fatalf("snapshot files %v, want the orphan 2.full beside 1.full", files)
 	}
 	checkCrashBase(t, b, head, pending)
 	checkNextCommit(t, b, pending)
 }
 
-// TestOpenRemovesOrphans covers the orphans only Open removes: a replaced
-// snapshot whose delete did not run, and a job whose first commit died.
+// TestOpenRemovesOrphans covers what only Open removes: snapshot files a
+// full snapshot replaced whose delete did not run, a job whose first
+// commit died, and entries of the snapshots directory that belong to no job.
 func TestOpenRemovesOrphans(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -381,20 +450,25 @@ func TestOpenRemovesOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for v := range uint64(2) {
-		if _, err := b.Commit(ctx, "orders", v, &Commit{Snapshot: []byte(fmt.Sprint("snap", v+1))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Set(partKey(kindSnapshot, "orders", 1, 0), []byte("snap1")) }); err != nil {
+	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: []byte("snap1")}); err != nil {
 		t.Fatal(err)
 	}
-	b.beforeFlip = func() error { return errors.New("died") }
-	if _, err := b.Commit(ctx, "fresh", 0, dyingCommit()); err == nil {
-		t.Fatal("commit with a failing flip succeeded")
+	died := errors.New("died")
+	b.afterFlip = func() error { return died }
+	if _, err := b.Commit(ctx, "orders", 1, &Commit{Snapshot: []byte("snap2")}); !errors.Is(err, died) {
+		t.Fatalf("Commit = %v, want the injected failure", err)
 	}
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1, 2}) {
-		t.Fatalf("orders snapshot versions %v, want the stale 1 beside 2", vs)
+	b.afterFlip = nil
+	b.beforeFlip = func() error { return died }
+	if _, err := b.Commit(ctx, "fresh", 0, dyingCommit()); !errors.Is(err, died) {
+		t.Fatalf("Commit = %v, want the injected failure", err)
+	}
+	snaps := filepath.Join(dir, snapshotsDir)
+	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"1.full", "2.full"}) {
+		t.Fatalf("orders snapshot files %v, want the replaced 1.full beside 2.full", files)
+	}
+	if files := snapshotFiles(t, snaps, "fresh"); !slices.Equal(files, []string{"1.full"}) {
+		t.Fatalf("fresh snapshot files %v, want the dead commit's 1.full", files)
 	}
 	if n := len(chunkKeys(t, b.db, "fresh")); n == 0 {
 		t.Fatal("the dying commit staged no chunks")
@@ -402,16 +476,28 @@ func TestOpenRemovesOrphans(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
+	for _, stray := range []string{"stray-file", jobDirName("gone")} {
+		if err := os.WriteFile(filepath.Join(snaps, stray), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	b = openTest(t, dir, Options{})
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{2}) {
-		t.Errorf("orders snapshot versions after Open %v, want [2]", vs)
+	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"2.full"}) {
+		t.Errorf("orders snapshot files after Open %v, want [2.full]", files)
 	}
 	if s, err := snapshot(b, "orders", 2); err != nil || string(s) != "snap2" {
 		t.Errorf("Snapshot = %q, %v", s, err)
 	}
-	if vs, cs := snapshotVersions(t, b.db, "fresh"), chunkKeys(t, b.db, "fresh"); len(vs)+len(cs) != 0 {
-		t.Errorf("after Open the dead first commit left snapshot versions %v and chunks %v", vs, cs)
+	if cs := chunkKeys(t, b.db, "fresh"); len(cs) != 0 {
+		t.Errorf("after Open the dead first commit left chunks %v", cs)
+	}
+	entries, err := os.ReadDir(snaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != jobDirName("orders") {
+		t.Errorf("after Open the snapshots directory holds %v, want only the directory of orders", entries)
 	}
 }
 
@@ -430,52 +516,138 @@ func (c *cancelAfter) Err() error {
 	return nil
 }
 
+// TestFailedStagingIsRemoved fails commits partway through staging, in the
+// snapshot file and in the event chunks, and checks that nothing of them
+// stays behind.
 func TestFailedStagingIsRemoved(t *testing.T) {
-	b := openTest(t, t.TempDir(), Options{})
-	head, pending := crashBase(t, b)
-	// Twice the parts one staging transaction holds, cancelled after more
-	// than one transaction's worth, so some are committed by then.
-	perTxn := int(b.db.MaxBatchSize()) / b.partSize
-	c := &Commit{Snapshot: bytes.Repeat([]byte("B"), 2*perTxn*b.partSize), Events: newEvents(10, 100), Destinations: []string{"hook"}}
-	_, err := b.Commit(&cancelAfter{context.Background(), perTxn + 1}, "orders", 1, c)
-	if want := `job "orders": stage commit: context canceled`; err == nil || err.Error() != want {
-		t.Fatalf("Commit = %v, want %s", err, want)
+	boom := errors.New("boom")
+	// perTxn is how many parts one staging transaction holds.
+	perTxn := func(b *Badger) int { return int(b.db.MaxBatchSize()) / b.partSize }
+	tests := []struct {
+		name string
+		ctx  func(b *Badger) context.Context
+		c    *Commit
+		want string
+	}{
+		{
+			name: "snapshot writer fails",
+			ctx:  func(*Badger) context.Context { return context.Background() },
+			c: &Commit{Events: newEvents(10, 100), SnapshotWriter: func(w io.Writer) error {
+				if _, err := w.Write(bytes.Repeat([]byte("B"), 1<<20)); err != nil {
+					return err
+				}
+				return boom
+			}},
+			want: `job "orders": stage commit: write snapshot file: boom`,
+		},
+		{
+			// The writer's buffer reaches the file three times before the
+			// context is done.
+			name: "cancelled while the snapshot streams",
+			ctx:  func(*Badger) context.Context { return &cancelAfter{context.Background(), 3} },
+			c: &Commit{SnapshotWriter: func(w io.Writer) error {
+				for range 100 {
+					if _, err := w.Write(bytes.Repeat([]byte("B"), snapWriteBuffer)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}},
+			want: `job "orders": stage commit: write snapshot file: context canceled`,
+		},
+		{
+			// The snapshot file is complete and more than one transaction
+			// of chunks committed when the context is done.
+			name: "cancelled while the events are staged",
+			ctx:  func(b *Badger) context.Context { return &cancelAfter{context.Background(), 1 + perTxn(b) + 1} },
+			c:    &Commit{Snapshot: []byte("B"), Events: newEvents(2000, 200), Destinations: []string{"hook"}},
+			want: `job "orders": stage commit: context canceled`,
+		},
 	}
-	checkCrashBase(t, b, head, pending)
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1}) {
-		t.Errorf("snapshot versions %v left, want [1]", vs)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := openTest(t, t.TempDir(), Options{})
+			head, pending := crashBase(t, b)
+			_, err := b.Commit(tt.ctx(b), "orders", 1, tt.c)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Commit = %v, want %s", err, tt.want)
+			}
+			checkCrashBase(t, b, head, pending)
+			if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full"}) {
+				t.Errorf("snapshot files %v left, want [1.full]", files)
+			}
+			if keys := chunkKeys(t, b.db, "orders"); !slices.Equal(keys, []string{"1-3/1"}) {
+				t.Errorf("chunks %v left, want [1-3/1]", keys)
+			}
+		})
 	}
 }
 
-func TestSnapshotPartsAndReplacement(t *testing.T) {
+// TestSnapshotFiles checks that a snapshot lands in one file of its size
+// (and not in Badger), is replaced by the next, and that a file cut short
+// or missing is reported, both by a reader that has it open and by one
+// that opens it.
+func TestSnapshotFiles(t *testing.T) {
 	ctx := context.Background()
-	b := openTest(t, t.TempDir(), Options{})
-	big := bytes.Repeat([]byte("0123456789"), b.partSize/10*3+7) // four parts, the last short
-	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: big}); err != nil {
+	dir := t.TempDir()
+	b := openTest(t, dir, Options{})
+	big := bytes.Repeat([]byte("0123456789"), 100_000)
+	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: big, Events: newEvents(3, 100), Destinations: []string{"hook"}}); err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	eachKey(t, b.db, seqPrefix(kindSnapshot, "orders", 1), func([]byte) error { n++; return nil })
-	if n != 4 {
-		t.Errorf("snapshot stored in %d parts, want 4", n)
+	path := filepath.Join(dir, snapshotsDir, jobDirName("orders"), "00000000000000000001.full")
+	if fi, err := os.Stat(path); err != nil || fi.Size() != int64(len(big)) || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("snapshot file: %v, %v; want %d bytes, mode 0600", fi, err, len(big))
 	}
 	if s, err := snapshot(b, "orders", 1); err != nil || !bytes.Equal(s, big) {
 		t.Fatalf("Snapshot: %d bytes, %v; want %d", len(s), err, len(big))
 	}
+	// Badger holds the head, the events and the lanes: a few KB.
+	var values int
+	err := b.db.View(func(txn *badger.Txn) error {
+		return eachItem(txn, nil, nil, func(item *badger.Item) error {
+			values += int(item.ValueSize())
+			return nil
+		})
+	})
+	if err != nil || values > 4<<10 {
+		t.Errorf("Badger holds %d bytes of values, %v; want no snapshot among them", values, err)
+	}
+
 	if _, err := b.Commit(ctx, "orders", 1, &Commit{Snapshot: []byte("small")}); err != nil {
 		t.Fatal(err)
 	}
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{2}) {
-		t.Errorf("after replacement snapshot versions %v, want [2]", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"2.full"}) {
+		t.Errorf("after replacement snapshot files %v, want [2.full]", files)
 	}
 
-	// A missing part is reported, not silently skipped.
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(partKey(kindSnapshot, "orders", 2, 0)) }); err != nil {
+	// Cut short under a reader that has the file open, then under one that
+	// opens it, then gone.
+	path = filepath.Join(dir, snapshotsDir, jobDirName("orders"), "00000000000000000002.full")
+	if err := os.Truncate(path, 3); err != nil {
 		t.Fatal(err)
 	}
-	_, err := snapshot(b, "orders", 2)
-	if want := `store: job "orders": snapshot version 2: part 0 of 1: Key not found`; err == nil || err.Error() != want {
-		t.Errorf("Snapshot with a part missing: %v, want %s", err, want)
+	_, err = snapshot(b, "orders", 2)
+	want := fmt.Sprintf(`store: job "orders": read snapshot: file %s is shorter than the 5 bytes the head records`, path)
+	if err == nil || err.Error() != want {
+		t.Errorf("Snapshot of a file cut short: %v\nwant %s", err, want)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openTest(t, dir, Options{})
+	_, err = snapshot(b, "orders", 2)
+	want = fmt.Sprintf(`store: job "orders": snapshot file %s has 3 bytes, the head records 5`, path)
+	if err == nil || err.Error() != want {
+		t.Errorf("Snapshot of a file cut short, after reopening: %v\nwant %s", err, want)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	err = b.ReadSnapshot("orders", 2, 0, make([]byte, 1), 0)
+	want = fmt.Sprintf(`store: job "orders": open %s: no such file or directory`, path)
+	if err == nil || err.Error() != want {
+		t.Errorf("ReadSnapshot of a missing file: %v\nwant %s", err, want)
 	}
 }
 

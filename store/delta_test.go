@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/dgraph-io/badger/v4"
 )
 
 // loaded renders what LoadSnapshot returns as "base+delta+delta" (or the
@@ -28,25 +27,27 @@ func loaded(b *Badger, job string, version uint64) string {
 
 // TestSnapshotDeltas commits a snapshot, deltas on it, a commit without
 // either, and a full snapshot that replaces them all, and checks what is
-// read back and what is stored after each.
+// read back and what files are stored after each.
 func TestSnapshotDeltas(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	b := openTest(t, dir, Options{})
-	big := bytes.Repeat([]byte("d"), 2*b.partSize+5) // three parts
+	big := bytes.Repeat([]byte("d"), 100_000)
 	steps := []struct {
-		name     string
-		c        *Commit
-		want     string
-		versions []uint64
+		name  string
+		c     *Commit
+		want  string
+		files []string
 	}{
-		{"full", &Commit{Snapshot: []byte("A")}, "A", []uint64{1}},
-		{"delta", &Commit{SnapshotDelta: []byte("d2"), Events: newEvents(2, 50), Destinations: []string{"hook"}}, "A+d2", []uint64{1, 2}},
-		{"empty delta", &Commit{SnapshotDelta: []byte{}}, "A+d2+", []uint64{1, 2}},
-		{"metadata only", &Commit{ETag: `"e"`}, "A+d2+", []uint64{1, 2}},
-		{"large delta", &Commit{SnapshotDelta: big}, "A+d2++" + string(big), []uint64{1, 2, 5}},
-		{"full again", &Commit{Snapshot: []byte("B")}, "B", []uint64{6}},
-		{"delta on the new one", &Commit{SnapshotDelta: []byte("d7")}, "B+d7", []uint64{6, 7}},
+		{"full", &Commit{Snapshot: []byte("A")}, "A", []string{"1.full"}},
+		{"delta", &Commit{SnapshotDelta: []byte("d2"), Events: newEvents(2, 50), Destinations: []string{"hook"}}, "A+d2", []string{"1.full", "2.delta"}},
+		{"empty delta", &Commit{SnapshotDelta: []byte{}}, "A+d2+", []string{"1.full", "2.delta", "3.delta"}},
+		{"metadata only", &Commit{ETag: `"e"`}, "A+d2+", []string{"1.full", "2.delta", "3.delta"}},
+		{"large delta", &Commit{SnapshotDelta: big}, "A+d2++" + string(big), []string{"1.full", "2.delta", "3.delta", "5.delta"}},
+		{"full again", &Commit{Snapshot: []byte("B")}, "B", []string{"6.full"}},
+		{"delta on the new one", &Commit{SnapshotDelta: []byte("d7")}, "B+d7", []string{"6.full", "7.delta"}},
+		{"streamed full", &Commit{SnapshotWriter: writeString("C")}, "C", []string{"8.full"}},
+		{"delta on the streamed one", &Commit{SnapshotDelta: []byte("d9")}, "C+d9", []string{"8.full", "9.delta"}},
 	}
 	for i, s := range steps {
 		head, err := b.Commit(ctx, "orders", uint64(i), s.c)
@@ -56,11 +57,11 @@ func TestSnapshotDeltas(t *testing.T) {
 		if got := loaded(b, "orders", head.Version); got != s.want {
 			t.Errorf("%s: LoadSnapshot = %.40q, want %.40q", s.name, got, s.want)
 		}
-		if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, s.versions) {
-			t.Errorf("%s: snapshot data stored under versions %v, want %v", s.name, vs, s.versions)
+		if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, s.files) {
+			t.Errorf("%s: snapshot files %v, want %v", s.name, files, s.files)
 		}
 	}
-	if _, _, err := b.LoadSnapshot("orders", 6); !errors.Is(err, ErrStale) {
+	if _, _, err := b.LoadSnapshot("orders", 8); !errors.Is(err, ErrStale) {
 		t.Errorf("LoadSnapshot of a replaced version: %v, want ErrStale", err)
 	}
 
@@ -69,29 +70,29 @@ func TestSnapshotDeltas(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = openTest(t, dir, Options{})
-	if got := loaded(b, "orders", 7); got != "B+d7" {
-		t.Errorf("after reopening: %q, want B+d7", got)
+	if got := loaded(b, "orders", 9); got != "C+d9" {
+		t.Errorf("after reopening: %q, want C+d9", got)
 	}
 
-	// A missing delta part is reported, not skipped.
-	if err := b.db.Update(func(txn *badger.Txn) error { return txn.Delete(partKey(kindSnapshot, "orders", 7, 0)) }); err != nil {
+	// A missing delta is reported, not skipped.
+	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if want := `error: store: job "orders": snapshot version 7: part 0 of 1: Key not found`; loaded(b, "orders", 7) != want {
-		t.Errorf("delta part missing: %q, want %q", loaded(b, "orders", 7), want)
+	path := filepath.Join(dir, snapshotsDir, jobDirName("orders"), "00000000000000000009.delta")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	b = openTest(t, dir, Options{})
+	if want := `error: store: job "orders": open ` + path + `: no such file or directory`; loaded(b, "orders", 9) != want {
+		t.Errorf("delta missing: %q, want %q", loaded(b, "orders", 9), want)
 	}
 }
 
 func TestSnapshotDeltaRejected(t *testing.T) {
-	ctx := context.Background()
 	b := openTest(t, "", Options{})
-	if _, err := b.Commit(ctx, "orders", 0, &Commit{SnapshotDelta: []byte("d")}); err == nil ||
+	if _, err := b.Commit(context.Background(), "orders", 0, &Commit{SnapshotDelta: []byte("d")}); err == nil ||
 		err.Error() != `store: job "orders": a snapshot delta needs a stored snapshot, and there is none` {
 		t.Errorf("delta without a snapshot: %v", err)
-	}
-	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: []byte("s"), SnapshotDelta: []byte("d")}); err == nil ||
-		err.Error() != "store: commit carries both a snapshot and a snapshot delta" {
-		t.Errorf("snapshot and delta: %v", err)
 	}
 	if h, err := b.Head("orders"); err != nil || h.Version != 0 {
 		t.Errorf("rejected commits moved the head: %+v, %v", h, err)
@@ -117,8 +118,8 @@ func deltaBase(t *testing.T, b *Badger) Head {
 	return head
 }
 
-// dyingDelta is the delta commit the crash tests interrupt: a delta of
-// three parts and events in several chunks.
+// dyingDelta is the delta commit the crash tests interrupt: a 600 KB
+// delta and events in several chunks.
 func dyingDelta() *Commit {
 	return &Commit{SnapshotDelta: bytes.Repeat([]byte("X"), 600<<10), Events: newEvents(2000, 200), Destinations: []string{"hook"}}
 }
@@ -143,10 +144,8 @@ func checkDeltaBase(t *testing.T, b *Badger, head Head) {
 	if got := loaded(b, "orders", next.Version); got != "A+d2+d3+d4" {
 		t.Errorf("after the next commit LoadSnapshot = %.40q, want A+d2+d3+d4", got)
 	}
-	n := 0
-	eachKey(t, b.db, seqPrefix(kindSnapshot, "orders", 4), func([]byte) error { n++; return nil })
-	if n != 1 {
-		t.Errorf("version 4 has %d snapshot parts, want the one of d4 (the dead commit's are gone)", n)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.delta"}) {
+		t.Errorf("snapshot files %v, want [1.full 2.delta 3.delta 4.delta]", files)
 	}
 }
 
@@ -162,16 +161,16 @@ func TestCrashBetweenStagingAndFlipWithDelta(t *testing.T) {
 	}
 
 	raw := crashCommit(t, dir, "crash-delta")
-	if vs := snapshotVersions(t, raw, "orders"); !slices.Equal(vs, []uint64{1, 2, 3, 4}) {
-		t.Errorf("after the crash snapshot versions %v are stored, want the staged 4 beside [1 2 3]", vs)
+	if files := snapshotFiles(t, filepath.Join(dir, snapshotsDir), "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.delta"}) {
+		t.Errorf("after the crash snapshot files %v, want the staged 4.delta beside [1.full 2.delta 3.delta]", files)
 	}
 	if err := raw.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	b = openTest(t, dir, Options{})
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1, 2, 3}) {
-		t.Errorf("Open left snapshot versions %v, want [1 2 3]", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta"}) {
+		t.Errorf("Open left snapshot files %v, want [1.full 2.delta 3.delta]", files)
 	}
 	checkDeltaBase(t, b, head)
 }
@@ -185,53 +184,94 @@ func TestAbortBeforeFlipWithDelta(t *testing.T) {
 		t.Fatalf("Commit = %v, want the injected failure", err)
 	}
 	b.beforeFlip = nil
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1, 2, 3, 4}) {
-		t.Fatalf("snapshot versions %v, want the orphan 4 beside [1 2 3]", vs)
+	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.delta"}) {
+		t.Fatalf("snapshot files %v, want the orphan 4.delta beside [1.full 2.delta 3.delta]", files)
 	}
 	checkDeltaBase(t, b, head)
 }
 
-// TestOpenRemovesReplacedDeltas covers data only Open removes: a snapshot
-// and deltas replaced by a full snapshot whose clean-up did not run, and
-// stale parts between the versions the head lists.
-func TestOpenRemovesReplacedDeltas(t *testing.T) {
+// TestCrashAfterFlip kills a real process right after the flip of a full
+// snapshot that replaces a snapshot and two deltas, before it deletes their
+// files: the commit stands, and Open removes the replaced files.
+func TestCrashAfterFlip(t *testing.T) {
 	dir := t.TempDir()
 	b, err := Open(dir, Options{Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := deltaBase(t, b) // versions 1, 2, 3
-	// Version 4 carries no snapshot data.
-	if _, err := b.Commit(context.Background(), "orders", head.Version, &Commit{ETag: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Commit(context.Background(), "orders", 4, &Commit{SnapshotDelta: []byte("d5")}); err != nil {
-		t.Fatal(err)
-	}
-	// Stale data under versions the head does not list, as a replaced
-	// snapshot whose delete failed would leave.
-	err = b.db.Update(func(txn *badger.Txn) error {
-		for _, v := range []uint64{0, 4} {
-			if err := txn.Set(partKey(kindSnapshot, "orders", v, 0), []byte(fmt.Sprint("stale", v))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{0, 1, 2, 3, 4, 5}) {
-		t.Fatalf("snapshot versions %v before reopening", vs)
-	}
+	deltaBase(t, b)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b = openTest(t, dir, Options{})
-	if vs := snapshotVersions(t, b.db, "orders"); !slices.Equal(vs, []uint64{1, 2, 3, 5}) {
-		t.Errorf("Open left snapshot versions %v, want [1 2 3 5]", vs)
+
+	raw := crashCommit(t, dir, "crash-after-flip")
+	snaps := filepath.Join(dir, snapshotsDir)
+	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.full"}) {
+		t.Errorf("after the crash snapshot files %v, want the replaced [1.full 2.delta 3.delta] beside 4.full", files)
 	}
-	if got := loaded(b, "orders", 5); got != "A+d2+d3+d5" {
-		t.Errorf("LoadSnapshot = %q, want A+d2+d3+d5", got)
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b = openTest(t, dir, Options{})
+	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"4.full"}) {
+		t.Errorf("Open left snapshot files %v, want [4.full]", files)
+	}
+	if h, err := b.Head("orders"); err != nil || h.Version != 4 || h.LastSeq != 2003 {
+		t.Errorf("Head = %+v, %v; want version 4, last seq 2003", h, err)
+	}
+	if s, err := snapshot(b, "orders", 4); err != nil || !bytes.Equal(s, dyingCommit().Snapshot) {
+		t.Errorf("Snapshot = %d bytes, %v; want the dead process's %d", len(s), err, len(dyingCommit().Snapshot))
+	}
+}
+
+// TestReplacedFilesRemoved: files a full snapshot replaced and could not
+// delete (the process died right after the flip) are removed by the job's
+// next commit, or at Open, whichever comes first; so is anything else in
+// the job's directory that the head does not reference.
+func TestReplacedFilesRemoved(t *testing.T) {
+	for _, by := range []string{"commit", "open"} {
+		t.Run(by, func(t *testing.T) {
+			dir := t.TempDir()
+			b := openTest(t, dir, Options{})
+			deltaBase(t, b) // versions 1, 2, 3
+			died := errors.New("died")
+			b.afterFlip = func() error { return died }
+			if _, err := b.Commit(context.Background(), "orders", 3, &Commit{Snapshot: []byte("B")}); !errors.Is(err, died) {
+				t.Fatalf("Commit = %v, want the injected failure", err)
+			}
+			b.afterFlip = nil
+			if got := loaded(b, "orders", 4); got != "B" {
+				t.Errorf("LoadSnapshot after the flip = %q, want B", got)
+			}
+			jobDir := filepath.Join(b.snapDir, jobDirName("orders"))
+			for _, stray := range []string{"00000000000000000000.full", "notes"} {
+				if err := os.WriteFile(filepath.Join(jobDir, stray), []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"0.full", "1.full", "2.delta", "3.delta", "4.full", "notes"}) {
+				t.Fatalf("snapshot files %v before the clean-up", files)
+			}
+			if by == "open" {
+				if err := b.Close(); err != nil {
+					t.Fatal(err)
+				}
+				b = openTest(t, dir, Options{})
+				if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"4.full"}) {
+					t.Errorf("Open left snapshot files %v, want [4.full]", files)
+				}
+			}
+			if _, err := b.Commit(context.Background(), "orders", 4, &Commit{SnapshotDelta: []byte("d5")}); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"4.full", "5.delta"}
+			if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, want) {
+				t.Errorf("snapshot files %v, want %v", files, want)
+			}
+			if got := loaded(b, "orders", 5); got != "B+d5" {
+				t.Errorf("LoadSnapshot = %q, want B+d5", got)
+			}
+		})
 	}
 }

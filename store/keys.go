@@ -22,6 +22,8 @@ import (
 //	'j' name(job)                        the job's lane destinations (JSON []string, sorted)
 //	'd' name(dest) deadAt(8) name(job) seq(8)
 //	                                     dead letter (JSON DeadLetter), oldest first per destination
+//	'r' name(job) name(dest) seq(8)      queued redelivery (JSON Redelivery), in event order per lane
+//	'x' name(dest)                       pause of a destination (JSON Pause)
 //
 // Every value lives in the LSM tree, and a Badger iterator copies the value
 // of each item it passes (and of two items ahead) even when values are not
@@ -37,6 +39,8 @@ const (
 	kindLane       = 'l'
 	kindLaneIndex  = 'j'
 	kindDeadLetter = 'd'
+	kindRedelivery = 'r'
+	kindPause      = 'x'
 )
 
 // formatVersion is written under the 'v' key; a database written by a newer,
@@ -159,3 +163,14 @@ func deadLetterKey(dl *DeadLetter) []byte {
 	k = appendName(k, dl.Event.Job)
 	return binary.BigEndian.AppendUint64(k, dl.Event.Seq)
 }
+
+// redeliveryPrefix is the prefix of one lane's queued redeliveries.
+func redeliveryPrefix(dest, job string) []byte {
+	return appendName(appendName([]byte{kindRedelivery}, job), dest)
+}
+
+func redeliveryKey(dest, job string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(redeliveryPrefix(dest, job), seq)
+}
+
+func pauseKey(dest string) []byte { return appendName([]byte{kindPause}, dest) }

@@ -103,6 +103,31 @@ func (b *Badger) Pending(dest, job string, limit int) ([]Event, error) {
 	return events, nil
 }
 
+// Events returns up to limit events of the job's log (all when limit <= 0)
+// from seq from on, in order, never beyond the job's committed head. It is
+// for a lane that keeps its position in memory ahead of its acks: what it
+// has not acked is not pruned, so from its position on nothing is missing.
+func (b *Badger) Events(job string, from uint64, limit int) ([]Event, error) {
+	done, err := b.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var events []Event
+	err = b.db.View(func(txn *badger.Txn) error {
+		head, err := readHead(txn, job)
+		if err != nil {
+			return err
+		}
+		events, err = readEvents(txn, job, max(from, 1), head.LastSeq, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: events of job %q from %d: %w", job, from, err)
+	}
+	return events, nil
+}
+
 // Ack records that every event of the lane up to and including seq was
 // delivered (or skipped): the cursor moves to seq+1 and the retry state is
 // cleared. Acking an event the cursor has already passed does nothing; seq
@@ -123,9 +148,9 @@ func (b *Badger) Ack(dest, job string, seq uint64) error {
 }
 
 // SetRetry stores the retry fields of st (Attempts, FirstAttempt,
-// NextAttempt, LastStatus, LastError) on its lane. It never moves the
-// cursor: a non-zero st.Cursor must equal the stored one, so that retry state
-// meant for an event that has since been acked is refused.
+// NextAttempt, LastStatus, LastError, BatchLast) on its lane. It never moves
+// the cursor: a non-zero st.Cursor must equal the stored one, so that retry
+// state meant for an event that has since been acked is refused.
 func (b *Badger) SetRetry(st LaneState) error {
 	done, err := b.enter()
 	if err != nil {
@@ -149,6 +174,7 @@ func (b *Badger) SetRetry(st LaneState) error {
 		cur.NextAttempt = st.NextAttempt.UTC()
 		cur.LastStatus = st.LastStatus
 		cur.LastError = st.LastError
+		cur.BatchLast = st.BatchLast
 		return setJSON(txn, laneKey(cur.Destination, cur.Job), &cur)
 	})
 }
@@ -156,22 +182,57 @@ func (b *Badger) SetRetry(st LaneState) error {
 // DeadLetter stores dl and acks its event on the lane, in one transaction.
 // dl.Event must be the event at the lane's cursor; DeadAt defaults to now.
 func (b *Badger) DeadLetter(dl DeadLetter) error {
-	if err := checkName("destination", dl.Destination); err != nil {
+	s := Settlement{Destination: dl.Destination, Job: dl.Event.Job, Ack: dl.Event.Seq, Dead: []DeadLetter{dl}}
+	return b.settle(&s, func(st LaneState) error {
+		if dl.Event.Seq != st.Cursor {
+			return fmt.Errorf("store: dead letter for event %d of destination %q, job %q, whose cursor is at %d",
+				dl.Event.Seq, dl.Destination, dl.Event.Job, st.Cursor)
+		}
+		return nil
+	})
+}
+
+// Settle records, in one transaction, what a lane's deliveries came to:
+// the cursor moves past s.Ack (as Ack does), the redeliveries in
+// s.Redelivered leave the lane's queue (unless queued again since they were
+// read: the newer request stays), and s.Dead are stored as dead letters
+// (DeadAt defaults to now). A dead letter of a redelivery that was queued
+// again is not stored, since its event is still queued. Every dead letter
+// must be of the lane and its event either one of s.Redelivered or in the
+// log between the cursor and s.Ack; otherwise nothing is written.
+func (b *Badger) Settle(s Settlement) error {
+	if s.Ack == 0 && len(s.Redelivered) == 0 && len(s.Dead) == 0 {
+		return nil
+	}
+	return b.settle(&s, nil)
+}
+
+// settle runs Settle; check, when set, vets the lane's state first.
+func (b *Badger) settle(s *Settlement, check func(LaneState) error) error {
+	if err := checkName("destination", s.Destination); err != nil {
 		return err
 	}
-	if err := checkName("job", dl.Event.Job); err != nil {
+	if err := checkName("job", s.Job); err != nil {
 		return err
 	}
-	if dl.DeadAt.IsZero() {
-		dl.DeadAt = b.now()
+	dead := slices.Clone(s.Dead)
+	for i := range dead {
+		dl := &dead[i]
+		if dl.Destination != s.Destination || dl.Event.Job != s.Job {
+			return fmt.Errorf("store: dead letter of destination %q, job %q settled on destination %q, job %q",
+				dl.Destination, dl.Event.Job, s.Destination, s.Job)
+		}
+		if dl.DeadAt.IsZero() {
+			dl.DeadAt = b.now()
+		}
+		dl.DeadAt = dl.DeadAt.UTC()
 	}
-	dl.DeadAt = dl.DeadAt.UTC()
 	done, err := b.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
-	dest, job, seq := dl.Destination, dl.Event.Job, dl.Event.Seq
+	dest, job := s.Destination, s.Job
 	err = b.update(func(txn *badger.Txn) error {
 		st, ok, err := readLane(txn, dest, job)
 		if err != nil {
@@ -180,19 +241,54 @@ func (b *Badger) DeadLetter(dl DeadLetter) error {
 		if !ok {
 			return noLane(dest, job)
 		}
-		if seq != st.Cursor {
-			return fmt.Errorf("store: dead letter for event %d of destination %q, job %q, whose cursor is at %d",
-				seq, dest, job, st.Cursor)
+		if check != nil {
+			if err := check(st); err != nil {
+				return err
+			}
 		}
-		if err := setJSON(txn, deadLetterKey(&dl), &dl); err != nil {
-			return err
+		removed := make(map[uint64]bool, len(s.Redelivered))
+		queued := make(map[uint64]bool, len(s.Redelivered))
+		for _, r := range s.Redelivered {
+			seq := r.Event.Seq
+			queued[seq] = true
+			key := redeliveryKey(dest, job, seq)
+			cur, ok, err := readRedelivery(txn, key)
+			if err != nil {
+				return err
+			}
+			if ok && cur.Token == r.Token {
+				if err := txn.Delete(key); err != nil {
+					return err
+				}
+				removed[seq] = true
+			}
 		}
-		return ack(txn, dest, job, seq)
+		for i := range dead {
+			seq := dead[i].Event.Seq
+			switch {
+			case queued[seq]:
+				if !removed[seq] {
+					continue // queued again: the new request stands
+				}
+			case seq < st.Cursor || seq > s.Ack:
+				return fmt.Errorf("store: dead letter for event %d of destination %q, job %q: neither redelivered nor between the cursor (%d) and the ack (%d)",
+					seq, dest, job, st.Cursor, s.Ack)
+			}
+			if err := setJSON(txn, deadLetterKey(&dead[i]), &dead[i]); err != nil {
+				return err
+			}
+		}
+		if s.Ack == 0 {
+			return nil
+		}
+		return ack(txn, dest, job, s.Ack)
 	})
 	if err != nil {
 		return err
 	}
-	b.pruneQuietly(job)
+	if s.Ack > 0 {
+		b.pruneQuietly(job)
+	}
 	return nil
 }
 
@@ -221,16 +317,32 @@ func (b *Badger) DeadLetters(dest string) ([]DeadLetter, error) {
 	return dls, nil
 }
 
-// DeleteLane removes a lane's state, for a destination no longer routed the
-// job: its cursor would otherwise keep the job's log from being pruned. The
-// lane is created afresh, at the then current event, if a later commit names
-// the destination again. Removing a lane that does not exist does nothing.
+// DeleteLane removes a lane's state and its queued redeliveries, for a
+// destination no longer routed the job: its cursor would otherwise keep the
+// job's log from being pruned. The lane is created afresh, at the then
+// current event, if a later commit names the destination again. Removing a
+// lane that does not exist does nothing.
 func (b *Badger) DeleteLane(dest, job string) error {
 	done, err := b.enter()
 	if err != nil {
 		return err
 	}
 	defer done()
+	var queued [][]byte
+	err = b.db.View(func(txn *badger.Txn) error {
+		return eachItem(txn, redeliveryPrefix(dest, job), nil, func(item *badger.Item) error {
+			queued = append(queued, item.KeyCopy(nil))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	// The redeliveries go first: without its lane nobody reads them, and
+	// one left behind would come back with a new lane.
+	if err := b.deleteKeys(queued); err != nil {
+		return err
+	}
 	err = b.update(func(txn *badger.Txn) error {
 		index, err := readLaneIndex(txn, job)
 		if err != nil {

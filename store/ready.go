@@ -1,7 +1,14 @@
 package store
 
-// Ready reports whether the store is open and its database usable, for the
-// readiness endpoint.
+import (
+	"fmt"
+	"os"
+)
+
+// Ready reports whether the store is open, its database usable and its
+// snapshot directory present, for the readiness endpoint: without the
+// directory (a volume unmounted or cleaned up underneath) no commit can
+// write its snapshot.
 func (b *Badger) Ready() error {
 	leave, err := b.enter()
 	if err != nil {
@@ -10,6 +17,9 @@ func (b *Badger) Ready() error {
 	defer leave()
 	if b.db.IsClosed() {
 		return ErrClosed
+	}
+	if _, err := os.Stat(b.snapDir); err != nil {
+		return fmt.Errorf("store: snapshot directory: %w", err)
 	}
 	return nil
 }

@@ -1,15 +1,18 @@
 package store
 
 import (
+	"os"
+	"path/filepath"
+
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Orphans are what an interrupted commit leaves: snapshot parts of a version
-// the head does not list (staged for a flip that never happened, or replaced
+// Orphans are what an interrupted commit leaves: a snapshot file the head
+// does not reference (staged for a flip that never happened, or replaced
 // by one whose clean-up did not run) and chunk markers and parts beyond the
-// head's LastSeq. Readers never reach them, since they follow the head. Those
-// beyond the head are deleted before each commit, which stages under the
-// same keys and must not mix with them; all of them are deleted at Open.
+// head's LastSeq. Readers never reach them, since they follow the head.
+// They are deleted before each commit, which stages under the same names
+// and must not mix with them, and at Open.
 
 // removeOrphans deletes the orphans of job, given its committed head.
 func (b *Badger) removeOrphans(job string, head headRecord) error {
@@ -22,63 +25,50 @@ func (b *Badger) removeOrphans(job string, head headRecord) error {
 	if err != nil {
 		return err
 	}
-	if len(keys) > 0 {
-		b.logger.Info("removing parts of an interrupted commit", "job", job, "keys", len(keys))
+	files, err := b.removeStrayFiles(job, head)
+	if len(keys) > 0 || files > 0 {
+		b.logger.Info("removing what an interrupted commit left", "job", job, "keys", len(keys), "files", files)
+	}
+	if err != nil {
+		return err
 	}
 	return b.deleteKeys(keys)
 }
 
-// discard removes what a failed commit staged; what it cannot remove now is
-// removed by the job's next commit.
-func (b *Badger) discard(job string, old headRecord) {
-	if err := b.removeOrphans(job, old); err != nil {
-		b.logger.Warn("could not remove staged parts of a failed commit; the next commit retries",
+// discard removes what a failed commit staged, relative to the head as
+// stored now (a commit whose last transaction reported an error may have
+// reached the disk all the same); what it cannot remove now is removed by
+// the job's next commit.
+func (b *Badger) discard(job string) {
+	var head headRecord
+	err := b.db.View(func(txn *badger.Txn) error {
+		var err error
+		head, err = readHead(txn, job)
+		return err
+	})
+	if err == nil {
+		err = b.removeOrphans(job, head)
+	}
+	if err != nil {
+		b.logger.Warn("could not remove what a failed commit staged; the next commit retries",
 			"job", job, "err", err)
 	}
 }
 
 // orphanKeys appends the keys of job that an interrupted commit staged:
-// snapshot parts of versions above the last one the head lists and chunks
-// beyond its LastSeq.
+// chunks beyond the head's LastSeq.
 // It seeks straight past what the head references, so neither the live data
 // (whose values an iterator would copy) nor the tombstones of deleted data
 // are walked: this runs before every commit.
 func orphanKeys(txn *badger.Txn, job string, head headRecord, keys [][]byte) ([][]byte, error) {
-	collect := func(item *badger.Item) error {
-		keys = append(keys, item.KeyCopy(nil))
-		return nil
-	}
-	snaps := jobPrefix(kindSnapshot, job)
-	if err := eachItem(txn, snaps, seqPrefix(kindSnapshot, job, head.lastSnapVersion()+1), collect); err != nil {
-		return keys, err
-	}
 	for _, kind := range []byte{kindChunk, kindChunkPart} {
-		if err := eachItem(txn, jobPrefix(kind, job), seqPrefix(kind, job, head.LastSeq+1), collect); err != nil {
-			return keys, err
-		}
-	}
-	return keys, nil
-}
-
-// replacedKeys appends the keys of snapshot versions below the last one
-// the head lists that it does not list: a commit of a full snapshot deletes
-// the ones it replaces right after its flip, so they only remain when that
-// delete failed or the process died in between. It seeks from one listed
-// version to the next, so the data in use is not walked.
-func replacedKeys(txn *badger.Txn, job string, head headRecord, keys [][]byte) ([][]byte, error) {
-	from := uint64(0)
-	for _, p := range append([]snapPart{head.base()}, head.Deltas...) {
-		err := eachItem(txn, jobPrefix(kindSnapshot, job), seqPrefix(kindSnapshot, job, from), func(item *badger.Item) error {
-			if _, v, err := parseSeqKey(item.Key()); err == nil && v >= p.Version {
-				return errStop
-			}
+		err := eachItem(txn, jobPrefix(kind, job), seqPrefix(kind, job, head.LastSeq+1), func(item *badger.Item) error {
 			keys = append(keys, item.KeyCopy(nil))
 			return nil
 		})
 		if err != nil {
 			return keys, err
 		}
-		from = p.Version + 1
 	}
 	return keys, nil
 }
@@ -99,16 +89,13 @@ func (b *Badger) recover() error {
 				return err
 			}
 			heads[job] = rec
-			if orphans, err = orphanKeys(txn, job, rec, orphans); err != nil {
-				return err
-			}
-			orphans, err = replacedKeys(txn, job, rec, orphans)
+			orphans, err = orphanKeys(txn, job, rec, orphans)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		for _, kind := range []byte{kindSnapshot, kindChunk, kindChunkPart} {
+		for _, kind := range []byte{kindChunk, kindChunkPart} {
 			err := eachJob(txn, kind, func(job string) error {
 				if _, ok := heads[job]; ok {
 					return nil
@@ -133,10 +120,46 @@ func (b *Badger) recover() error {
 	if err := b.deleteKeys(orphans); err != nil {
 		return err
 	}
+	if err := b.recoverFiles(heads); err != nil {
+		return err
+	}
 	for job := range heads {
 		if err := b.prune(job); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// recoverFiles removes the snapshot files no head references, and the
+// directories of jobs that have no head.
+func (b *Badger) recoverFiles(heads map[string]headRecord) error {
+	jobs := make(map[string]string, len(heads))
+	for job := range heads {
+		jobs[jobDirName(job)] = job
+	}
+	entries, err := os.ReadDir(b.snapDir)
+	if err != nil {
+		return err
+	}
+	files := 0
+	for _, e := range entries {
+		job, ok := jobs[e.Name()]
+		if !ok || !e.IsDir() {
+			if err := os.RemoveAll(filepath.Join(b.snapDir, e.Name())); err != nil {
+				return err
+			}
+			files++
+			continue
+		}
+		n, err := b.removeStrayFiles(job, heads[job])
+		if err != nil {
+			return err
+		}
+		files += n
+	}
+	if files > 0 {
+		b.logger.Info("removed snapshot files no head references", "entries", files)
 	}
 	return nil
 }
