@@ -46,15 +46,31 @@ type Store struct {
 type Destination struct {
 	Name       string   `yaml:"-"` // the map key
 	URL        string   `yaml:"url"`
-	Method     string   `yaml:"method"`      // default POST
+	Method     string   `yaml:"method"`      // GET | POST (default) | PUT | PATCH
 	Secret     Secret   `yaml:"secret"`      // "whsec_..." for Standard Webhooks, any string for github
 	SecretFile string   `yaml:"secret_file"` // read into Secret; relative to the config file
 	Secrets    []Secret `yaml:"secrets"`     // several at once, for rotation
 	Signature  string   `yaml:"signature"`   // standard (default with a secret) | github | none (default without)
-	Format     string   `yaml:"format"`      // default json
-	Headers    Headers  `yaml:"headers"`
-	Timeout    Duration `yaml:"timeout"` // default 10s
-	Retry      Retry    `yaml:"retry"`
+	// Format is json (default), xml or form; form with GET, and empty
+	// with a template, which renders the whole body instead.
+	Format       string   `yaml:"format"`
+	Template     string   `yaml:"template"`      // Go text/template of the body, with a json helper
+	TemplateFile string   `yaml:"template_file"` // read into Template; relative to the config file
+	ContentType  string   `yaml:"content_type"`  // of a template's body; default application/json
+	Headers      Headers  `yaml:"headers"`
+	Timeout      Duration `yaml:"timeout"` // default 10s
+	Retry        Retry    `yaml:"retry"`
+	Concurrency  int      `yaml:"concurrency"`   // lanes delivering at once; default 4
+	RateLimit    float64  `yaml:"rate_limit"`    // requests (events, or batches) per second, may be fractional; 0 (default): no limit
+	SuccessCodes []int    `yaml:"success_codes"` // non-2xx codes that also count as delivered
+	Events       []string `yaml:"events"`        // full event types this destination receives; empty: all
+	Batch        Batch    `yaml:"batch"`
+}
+
+// Batch groups several events of one lane into one request.
+type Batch struct {
+	MaxEvents int      `yaml:"max_events"` // 1..1000; default 1, which sends one event per request
+	MaxWait   Duration `yaml:"max_wait"`   // longest wait for a batch to fill; default 1s
 }
 
 // SigningSecrets lists the secrets that sign each request: Secret (which

@@ -11,6 +11,11 @@ const (
 	defaultStorePath          = "./data"
 	defaultDestinationMethod  = "POST"
 	defaultFormat             = "json"
+	defaultGETFormat          = "form" // GET sends the form fields as a query string
+	defaultContentType        = "application/json"
+	defaultConcurrency        = 4
+	defaultBatchMaxEvents     = 1 // one event per request: no batching
+	defaultBatchMaxWait       = Duration(time.Second)
 	defaultDestinationTimeout = Duration(10 * time.Second)
 	defaultRetryInitial       = Duration(5 * time.Second)
 	defaultRetryMax           = Duration(time.Hour)
@@ -41,7 +46,16 @@ func applyDefaults(c *Config, t *tracker) {
 		d.Name = name
 		d.Method = strings.ToUpper(d.Method)
 		def(t, p+".method", &d.Method, defaultDestinationMethod)
-		def(t, p+".format", &d.Format, defaultFormat)
+		// A template renders the whole body, so no format applies; with GET
+		// the event travels as form fields in the query string.
+		switch {
+		case d.Template != "":
+			def(t, p+".content_type", &d.ContentType, defaultContentType)
+		case d.Method == "GET":
+			def(t, p+".format", &d.Format, defaultGETFormat)
+		default:
+			def(t, p+".format", &d.Format, defaultFormat)
+		}
 		signature := "none"
 		if len(d.SigningSecrets()) > 0 {
 			signature = "standard"
@@ -52,6 +66,9 @@ func applyDefaults(c *Config, t *tracker) {
 		def(t, p+".retry.max_interval", &d.Retry.MaxInterval, defaultRetryMax)
 		def(t, p+".retry.max_attempts", &d.Retry.MaxAttempts, defaultRetryAttempts)
 		def(t, p+".retry.max_age", &d.Retry.MaxAge, defaultRetryMaxAge)
+		def(t, p+".concurrency", &d.Concurrency, defaultConcurrency)
+		def(t, p+".batch.max_events", &d.Batch.MaxEvents, defaultBatchMaxEvents)
+		def(t, p+".batch.max_wait", &d.Batch.MaxWait, defaultBatchMaxWait)
 	}
 	for i, j := range c.Jobs {
 		p := indexPath("jobs", i)

@@ -29,8 +29,8 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes, expands, defaults and validates a configuration. filename
-// names the file in errors, and relative secret_file and admin_token_file
-// paths are read from its directory. lookupEnv resolves ${VAR} (pass
+// names the file in errors, and relative secret_file, template_file and
+// admin_token_file paths are read from its directory. lookupEnv resolves ${VAR} (pass
 // os.LookupEnv, or a fake in tests; nil means an empty environment).
 //
 // On failure the error is an Errors holding every problem found, in file
@@ -59,7 +59,7 @@ func Parse(filename string, data []byte, lookupEnv func(string) (string, bool)) 
 		return nil, Errors{*d.exhausted}
 	}
 	d.absentFields("", cv.Type())
-	readSecretFiles(&c, d.tracker, filepath.Dir(filename))
+	readFiles(&c, d.tracker, filepath.Dir(filename))
 	applyDefaults(&c, d.tracker)
 	validate(&c, d.tracker)
 	if len(d.errs) > 0 {
@@ -171,53 +171,69 @@ func offsetPos(data []byte, off int) (line, col int) {
 	return line, col
 }
 
-// readSecretFiles reads admin_token_file and every destination's
-// secret_file. Errors name the file but never show what it holds.
-func readSecretFiles(c *Config, t *tracker, dir string) {
+// readFiles reads admin_token_file and every destination's secret_file and
+// template_file. Errors name the file but never show what a secret file holds.
+func readFiles(c *Config, t *tracker, dir string) {
 	readSecretFile(t, "server", "admin_token", &c.Server.AdminToken, c.Server.AdminTokenFile, dir)
 	for name, d := range c.Destinations {
-		readSecretFile(t, keyPath("destinations", name), "secret", &d.Secret, d.SecretFile, dir)
+		p := keyPath("destinations", name)
+		readSecretFile(t, p, "secret", &d.Secret, d.SecretFile, dir)
+		// A template is used exactly as written: its last newline may matter.
+		if data, ok := readFieldFile(t, p, "template", d.Template != "", d.TemplateFile, dir); ok {
+			d.Template = string(data)
+		}
 	}
 }
 
 // readSecretFile fills *s from file, the value of the field secretField+"_file"
 // in section. A trailing newline, which editors and `echo` add, is dropped.
 func readSecretFile(t *tracker, section, secretField string, s *Secret, file, dir string) {
-	if file == "" {
-		return
+	if data, ok := readFieldFile(t, section, secretField, *s != "", file, dir); ok {
+		*s = Secret(strings.TrimRight(string(data), "\r\n"))
 	}
-	path := keyPath(section, secretField+"_file")
-	if *s != "" {
-		t.errorf(path, "%s and %s_file are both set; keep one", secretField, secretField)
-		return
+}
+
+// readFieldFile reads file, the value of the field field+"_file" in section,
+// which stands for field; set says whether field was also given. It reports
+// a problem and returns false when both are set or the file cannot be read
+// or holds nothing but line breaks. A relative file is read from dir.
+func readFieldFile(t *tracker, section, field string, set bool, file, dir string) ([]byte, bool) {
+	if file == "" {
+		return nil, false
+	}
+	path := keyPath(section, field+"_file")
+	if set {
+		t.errorf(path, "%s and %s_file are both set; keep one", field, field)
+		return nil, false
 	}
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(dir, file)
 	}
-	data, err := readSmallFile(file)
+	what := strings.ReplaceAll(field, "_", " ")
+	data, err := readSmallFile(file, what)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err // the path is already in the message
 		}
 		t.errorf(path, "cannot read %q: %v", file, err)
-		return
+		return nil, false
 	}
-	value := strings.TrimRight(string(data), "\r\n")
-	if value == "" {
-		t.errorf(path, "%q is empty; expected the %s in it", file, strings.ReplaceAll(secretField, "_", " "))
-		return
+	if strings.TrimRight(string(data), "\r\n") == "" {
+		t.errorf(path, "%q is empty; expected the %s in it", file, what)
+		return nil, false
 	}
-	*s = Secret(value)
+	return data, true
 }
 
-// maxSecretFile bounds a secret file; a larger one is a wrong path (a log,
-// a device), and reading it whole would only waste memory.
+// maxSecretFile bounds a secret or template file; a larger one is a wrong
+// path (a log, a device), and reading it whole would only waste memory.
 const maxSecretFile = 64 << 10
 
-// readSmallFile reads a regular file of at most maxSecretFile bytes. Devices
-// and FIFOs are refused because reading them may never end.
-func readSmallFile(name string) ([]byte, error) {
+// readSmallFile reads a regular file of at most maxSecretFile bytes, which
+// should hold only what (a secret, a template). Devices and FIFOs are
+// refused because reading them may never end.
+func readSmallFile(name, what string) ([]byte, error) {
 	// Stat before Open: opening a FIFO blocks until someone writes to it.
 	info, err := os.Stat(name)
 	if err != nil {
@@ -236,7 +252,7 @@ func readSmallFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > maxSecretFile {
-		return nil, fmt.Errorf("larger than %d KiB; expected a file holding only the secret", maxSecretFile>>10)
+		return nil, fmt.Errorf("larger than %d KiB; expected a file holding only the %s", maxSecretFile>>10, what)
 	}
 	return data, nil
 }

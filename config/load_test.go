@@ -56,8 +56,34 @@ func TestInvalidFiles(t *testing.T) {
 		{"alias-cycle", []string{
 			`:5:7: destinations.hook.headers: << must merge a mapping or a list of mappings that does not contain it`,
 		}},
+		{"bad-batch", []string{
+			`:4:13: destinations.hook.batch.max_events: 0 is outside 1..1000; expected e.g. 100, or 1 to send one event per request`,
+			`:4:28: destinations.hook.batch.max_wait: 0s is not positive; expected e.g. 1s`,
+			`:8:7: destinations.archive.batch.max_events: 1001 is outside 1..1000; expected e.g. 100, or 1 to send one event per request`,
+		}},
+		{"bad-concurrency", []string{
+			`:4:5: destinations.hook.concurrency: 0 is less than 1; expected the number of lanes that may deliver at once, e.g. 4`,
+		}},
+		{"bad-content-type", []string{
+			`:5:5: destinations.hook.content_type: "json" is not a media type; expected e.g. application/json or text/plain; charset=utf-8`,
+		}},
+		{"bad-destination-events", []string{
+			`:4:28: destinations.hook.events[1]: "created" is not an event type (a destination takes full event types: item.created); expected one of: item.created, item.updated, item.deleted, document.changed, item.snapshot, source.down, source.recovered`,
+			`:4:37: destinations.hook.events[2]: "item.removed" is not an event type; expected one of: item.created, item.updated, item.deleted, document.changed, item.snapshot, source.down, source.recovered`,
+			`:4:51: destinations.hook.events[3]: "item.created" is listed twice`,
+			`:4:65: destinations.hook.events[4]: "changed" is not an event type (a destination takes full event types: document.changed); expected one of: item.created, item.updated, item.deleted, document.changed, item.snapshot, source.down, source.recovered`,
+			`:7:5: destinations.archive.events: empty; list the event types to send, or leave events out to send all`,
+		}},
 		{"bad-destination-name", []string{
 			`:2:3: destinations["orders hook"]: "orders hook" is not a valid destination name; expected letters, digits, '_', '.' or '-', starting with a letter or digit`,
+		}},
+		{"bad-detection", []string{
+			`:12:7: jobs[0].response.format: "yaml" is not a format; expected json, xml, csv, text, or leave it out to go by the Content-Type`,
+			`:13:5: jobs[0].transform: unexpected EOF; expected a jq expression such as .data.orders | map({id, status})`,
+			`:14:5: jobs[0].when: unexpected token Operator("<") (1:15); expected a condition over type, key, job, before and after such as after.stock < 5`,
+			`:15:5: jobs[0].debounce: -1 is negative; expected the number of polls a change must persist, e.g. 2`,
+			`:22:5: jobs[1].items: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
+			`:23:5: jobs[1].ignore: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
 		}},
 		{"bad-duration", []string{
 			`:5:7: destinations.hook.retry.max_age: "3d" is not a duration; expected e.g. 30s, 5m, 1h`,
@@ -89,7 +115,7 @@ func TestInvalidFiles(t *testing.T) {
 			`:2:3: server.listen: "8080" is not host:port; expected e.g. ":8080" or "127.0.0.1:8080"`,
 		}},
 		{"bad-method", []string{
-			`:4:5: destinations.hook.method: "GET" is not supported; expected POST, PUT or PATCH`,
+			`:4:5: destinations.hook.method: "DELETE" is not supported; expected GET, POST, PUT or PATCH`,
 			`:10:7: jobs[0].request.method: "DELETE" is not supported; expected GET or POST`,
 		}},
 		{"bad-path", []string{
@@ -99,13 +125,11 @@ func TestInvalidFiles(t *testing.T) {
 			`:11:44: jobs[0].ignore[2]: empty path; expected a dotted field path such as updated_at or meta.*`,
 			`:12:17: jobs[0].unordered[0]: path "tags.x_*": segment "x_*": '*' matches a whole segment only; globs such as x_* are not supported; expected the dotted path of an array such as tags or lines[*].serials`,
 		}},
-		{"bad-detection", []string{
-			`:12:7: jobs[0].response.format: "yaml" is not a format; expected json, xml, csv, text, or leave it out to go by the Content-Type`,
-			`:13:5: jobs[0].transform: unexpected EOF; expected a jq expression such as .data.orders | map({id, status})`,
-			`:14:5: jobs[0].when: unexpected token Operator("<") (1:15); expected a condition over type, key, job, before and after such as after.stock < 5`,
-			`:15:5: jobs[0].debounce: -1 is negative; expected the number of polls a change must persist, e.g. 2`,
-			`:22:5: jobs[1].items: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
-			`:23:5: jobs[1].ignore: does not apply to format text (a text document is compared as a whole); remove it or use json, xml or csv`,
+		{"bad-rate-limit", []string{
+			`:4:5: destinations.hook.rate_limit: 0 is not a positive finite number; expected events per second such as 10 or 0.5, or leave rate_limit out for no limit`,
+			`:7:5: destinations.negative.rate_limit: -2.5 is not a positive finite number; expected events per second such as 10 or 0.5, or leave rate_limit out for no limit`,
+			`:10:5: destinations.infinite.rate_limit: +Inf is not a positive finite number; expected events per second such as 10 or 0.5, or leave rate_limit out for no limit`,
+			`:13:5: destinations.nan.rate_limit: NaN is not a positive finite number; expected events per second such as 10 or 0.5, or leave rate_limit out for no limit`,
 		}},
 		{"bad-schedule", []string{
 			`:6:5: jobs[0].schedule: "every 5m" is not a cron expression or @every duration (expected 5 to 6 fields, found 2: [every 5m])`,
@@ -122,14 +146,27 @@ func TestInvalidFiles(t *testing.T) {
 			`:4:5: destinations.hook.secret: not a Standard Webhooks secret (value not shown); expected "whsec_" followed by base64, or signature: github for a plain string`,
 			`:6:9: destinations.hook.secrets[0]: not a Standard Webhooks secret (value not shown); expected "whsec_" followed by base64, or signature: github for a plain string`,
 		}},
+		{"bad-success-codes", []string{
+			`:4:21: destinations.hook.success_codes[0]: 99 is not an HTTP status code; expected 100 to 599, e.g. 409`,
+			`:4:30: destinations.hook.success_codes[2]: 204 is a 2xx code, which always counts as success; list only other codes, e.g. 409`,
+			`:4:35: destinations.hook.success_codes[3]: 600 is not an HTTP status code; expected 100 to 599, e.g. 409`,
+			`:4:40: destinations.hook.success_codes[4]: 409 is listed twice`,
+		}},
 		{"bad-url", []string{
 			`:3:5: destinations.hook.url: "hooks.example.com/in" is not an absolute http or https URL; expected e.g. https://hooks.example.com/orders`,
 			`:4:3: destinations.archive.url: missing; expected an absolute http or https URL such as https://hooks.example.com/orders`,
 			`:9:7: jobs[0].request.url: "ftp://legacy/orders" is not an absolute http or https URL; expected e.g. https://api.example.com/orders`,
 			`:14:7: jobs[1].request.url: not a valid URL (not shown, it may hold credentials); expected an absolute http or https URL such as https://api.example.com/orders`,
 		}},
+		{"batch-one-event-per-request", []string{
+			`:6:13: destinations.query.batch.max_events: GET sends one event per request as a query string; remove batch or use POST, PUT or PATCH`,
+			`:10:13: destinations.form.batch.max_events: format form sends one event per request; remove batch or use format json or xml`,
+		}},
 		{"body-with-get", []string{
 			`:9:7: jobs[0].request.body: a body is sent only with POST; set method: POST or remove the body`,
+		}},
+		{"content-type-without-template", []string{
+			`:5:5: destinations.hook.content_type: applies only to a template's body (each format sets its own); add a template or remove content_type`,
 		}},
 		{"duplicate-job-name", []string{
 			`:10:5: jobs[1].name: "orders" is already the name of jobs[0] (line 5); job names must be unique`,
@@ -137,6 +174,12 @@ func TestInvalidFiles(t *testing.T) {
 		{"duplicate-key", []string{
 			`:4:3: destinations.hook: given twice; the first is at line 2`,
 			`:9:5: jobs[0].schedule: given twice; the first is at line 8`,
+		}},
+		{"get-with-format", []string{
+			`:5:5: destinations.hook.format: "json" cannot be sent with GET, which sends the event's form fields as a query string; remove format or write format: form`,
+		}},
+		{"get-with-template", []string{
+			`:5:5: destinations.hook.template: a GET request has no body for a template to render; remove the template or use POST, PUT or PATCH`,
 		}},
 		{"key-without-items", []string{
 			`:9:5: jobs[0].key: needs items (the path to the array whose items the key identifies)`,
@@ -147,7 +190,7 @@ func TestInvalidFiles(t *testing.T) {
 		{"many-problems", []string{
 			`:4:3: server.listen: "localhost" is not host:port; expected e.g. ":8080" or "127.0.0.1:8080"`,
 			`:8:5: destinations.orders-hook.secret: environment variable ORDERS_HOOK_SECRET is not set (give it a value or write ${ORDERS_HOOK_SECRET:-default})`,
-			`:9:5: destinations.orders-hook.format: "form" is not supported; expected json`,
+			`:9:5: destinations.orders-hook.format: "protobuf" is not supported; expected json, xml or form`,
 			`:12:5: jobs[0].schedule: "every 5m" is not a cron expression or @every duration (expected 5 to 6 fields, found 2: [every 5m])`,
 			`:13:5: jobs[0].jitter: "soon" is not a duration; expected e.g. 30s, 5m, 1h`,
 			`:16:7: jobs[0].request.tmeout: unknown field; expected one of: url, method, headers, body, timeout, max_body_size`,
@@ -169,6 +212,10 @@ func TestInvalidFiles(t *testing.T) {
 		{"missing-secret-file", []string{
 			`:2:3: server.admin_token_file: "testdata/config/secrets/empty" is empty; expected the admin token in it`,
 			`:6:5: destinations.hook.secret_file: cannot read "testdata/config/secrets/missing": no such file or directory`,
+		}},
+		{"missing-template-file", []string{
+			`:4:5: destinations.hook.template_file: cannot read "testdata/config/templates/missing.tmpl": no such file or directory`,
+			`:7:5: destinations.archive.template_file: "testdata/config/templates/empty.tmpl" is empty; expected the template in it`,
 		}},
 		{"multiple-documents", []string{
 			`:5:1: a second YAML document; a configuration file holds exactly one (remove the ---)`,
@@ -203,6 +250,16 @@ func TestInvalidFiles(t *testing.T) {
 		{"secret-and-secret-file", []string{
 			`:5:5: destinations.hook.secret_file: secret and secret_file are both set; keep one`,
 		}},
+		{"template-and-format", []string{
+			`:5:5: destinations.hook.template: a template and a format are both set; the template renders the whole body, so keep one`,
+		}},
+		{"template-and-template-file", []string{
+			`:5:5: destinations.hook.template_file: template and template_file are both set; keep one`,
+		}},
+		{"template-syntax", []string{
+			`:4:5: destinations.hook.template: template line 3: function "upper" not defined; expected a Go text/template, e.g. {"text": {{json .Type}}}`,
+			`:11:5: destinations.archive.template_file: "templates/bad.tmpl" line 3: bad character U+007D '}'; expected a Go text/template, e.g. {"text": {{json .Type}}}`,
+		}},
 		{"unknown-destination", []string{
 			`:11:33: jobs[0].destinations[1]: "order-hook" is not a defined destination; expected one of: audit, orders-hook`,
 			`:11:45: jobs[0].destinations[2]: "orders-hook" is listed twice`,
@@ -216,7 +273,7 @@ func TestInvalidFiles(t *testing.T) {
 			`:10:7: jobs[0].request.tmeout: unknown field; expected one of: url, method, headers, body, timeout, max_body_size`,
 		}},
 		{"unsupported-format", []string{
-			`:4:5: destinations.hook.format: "xml" is not supported; expected json`,
+			`:4:5: destinations.hook.format: "yaml" is not supported; expected json, xml or form`,
 		}},
 		{"url-credentials", []string{
 			`:8:7: jobs[0].request.url: "ftp://legacy/orders?api_key=REDACTED&status=REDACTED" is not an absolute http or https URL; expected e.g. https://api.example.com/orders`,
@@ -355,6 +412,8 @@ func TestDefaults(t *testing.T) {
 			MaxAttempts:     15,
 			MaxAge:          Duration(72 * time.Hour),
 		},
+		Concurrency: 4,
+		Batch:       Batch{MaxEvents: 1, MaxWait: Duration(time.Second)},
 	}
 	wantJob := &Job{
 		Name:     "status",
@@ -468,7 +527,7 @@ func TestSecretFileRejectsNonRegularAndLarge(t *testing.T) {
 	}
 	tests := []struct{ file, want string }{
 		{dir, "cannot read %q: not a regular file"},
-		{big, "cannot read %q: larger than 64 KiB; expected a file holding only the secret"},
+		{big, "cannot read %q: larger than 64 KiB; expected a file holding only the admin token"},
 	}
 	for _, tt := range tests {
 		doc := "server: {admin_token_file: " + tt.file + "}\n"
@@ -482,18 +541,30 @@ func TestSecretFileRejectsNonRegularAndLarge(t *testing.T) {
 }
 
 // TestLoad reads a real file with the process environment and resolves a
-// relative secret_file against the file's directory, not the working one.
+// relative secret_file and template_file against the file's directory, not
+// the working one. Unlike a secret, a template is kept byte for byte: its
+// final line breaks may be part of the body.
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("POLLHOOK_TEST_URL", "https://hooks.example.com/from-env")
-	if err := os.WriteFile(filepath.Join(dir, "hook.secret"), []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o600); err != nil {
-		t.Fatal(err)
+	const tmpl = "{\"text\": {{json .Type}}}\r\n\n"
+	for name, content := range map[string]string{
+		"hook.secret":         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+		"templates/body.tmpl": tmpl,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	doc := `
 destinations:
   hook: {url: "${POLLHOOK_TEST_URL}", secret_file: hook.secret}
+  templated: {url: "https://h/1", template_file: templates/body.tmpl}
 jobs:
-  - {name: j, schedule: "@hourly", request: {url: "http://l/1"}, destinations: [hook]}
+  - {name: j, schedule: "@hourly", request: {url: "http://l/1"}, destinations: [hook, templated]}
 `
 	path := filepath.Join(dir, "pollhook.yaml")
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
@@ -506,6 +577,9 @@ jobs:
 	d := c.Destinations["hook"]
 	if d.URL != "https://hooks.example.com/from-env" || d.Secret == "" {
 		t.Errorf("Load: url %q, secret set %v", d.URL, d.Secret != "")
+	}
+	if d := c.Destinations["templated"]; d.Template != tmpl || d.TemplateFile != "templates/body.tmpl" || d.ContentType != "application/json" || d.Format != "" {
+		t.Errorf("Load: template %q, file %q, content type %q, format %q", d.Template, d.TemplateFile, d.ContentType, d.Format)
 	}
 
 	missing := filepath.Join(dir, "absent.yaml")

@@ -57,12 +57,7 @@ func (v validator) destination(p string, d *Destination) {
 		v.errorf(p, "%q is not a valid destination name; %s", d.Name, nameRule)
 	}
 	v.url(p+".url", d.URL, "https://hooks.example.com/orders")
-	if !slices.Contains([]string{"POST", "PUT", "PATCH"}, d.Method) {
-		v.errorf(p+".method", "%q is not supported; expected POST, PUT or PATCH", d.Method)
-	}
-	if d.Format != "json" {
-		v.errorf(p+".format", "%q is not supported; expected json", d.Format)
-	}
+	v.delivery(p, d)
 	v.signature(p, d)
 	v.headers(p+".headers", d.Headers, webhookHeader)
 	v.positive(p+".timeout", d.Timeout, "10s")

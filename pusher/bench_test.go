@@ -2,7 +2,6 @@ package pusher
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,19 +9,37 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pollhook/pollhook/store"
 )
 
-// BenchmarkDeliver measures end-to-end delivery from the store's outbox to
-// a local receiver: render, sign, POST, ack. Each lane is one job; lanes run
-// in parallel while each stays strictly ordered.
+// BenchmarkDeliver measures end-to-end delivery from a durable outbox
+// (Badger on disk with SyncWrites, as in production) to a local receiver:
+// read, render, sign, POST, ack. Each lane is one job of one destination;
+// lanes run in parallel while each stays strictly ordered.
+//
+//	go test -run '^$' -bench Deliver -benchtime 20000x ./pusher/
 func BenchmarkDeliver(b *testing.B) {
-	for _, lanes := range []int{1, 8} {
-		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) { benchDeliver(b, lanes) })
+	cases := []struct {
+		name        string
+		jobs        int
+		concurrency int
+	}{
+		{"lanes=1", 1, 0},
+		{"lanes=8", 8, 8},
+		{"jobs=4,dest=1", 4, 0}, // the default concurrency of 4
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) { benchDeliver(b, c.jobs, c.concurrency) })
 	}
 }
 
-func benchDeliver(b *testing.B, lanes int) {
-	st := openStore(b, "")
+func benchDeliver(b *testing.B, jobs, concurrency int) {
+	st, err := store.Open(b.TempDir(), store.Options{SyncWrites: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
 	var got atomic.Int64
 	all := make(chan struct{})
 	want := int64(b.N)
@@ -34,18 +51,19 @@ func benchDeliver(b *testing.B, lanes int) {
 	}))
 	defer srv.Close()
 
-	routes := make(map[string][]string, lanes)
-	for i := range lanes {
+	routes := make(map[string][]string, jobs)
+	for i := range jobs {
 		routes["job"+strconv.Itoa(i)] = []string{"hook"}
 	}
-	p, err := New(st, []Destination{{Name: "hook", URL: srv.URL, Secrets: []string{secretA}}}, routes, discardLogger(), Options{})
+	dest := Destination{Name: "hook", URL: srv.URL, Secrets: []string{secretA}, Concurrency: concurrency}
+	p, err := New(st, []Destination{dest}, routes, discardLogger(), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	const data = `{"job":"orders","key":"1042","before":{"id":1042,"status":"open"},"after":{"id":1042,"status":"shipped"},"patch":[{"op":"replace","path":"/status","value":"shipped"}]}`
-	for i := range lanes {
-		n := b.N / lanes
-		if i < b.N%lanes {
+	for i := range jobs {
+		n := b.N / jobs
+		if i < b.N%jobs {
 			n++
 		}
 		docs := make([]string, n)
@@ -72,6 +90,14 @@ func benchDeliver(b *testing.B, lanes int) {
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
+	}
+	// Every delivery is acked once Run has returned.
+	for i := range jobs {
+		job := "job" + strconv.Itoa(i)
+		ls, err := st.Lane("hook", job)
+		if h, _ := st.Head(job); err != nil || (h.LastSeq > 0 && ls.Cursor != h.LastSeq+1) {
+			b.Fatalf("lane of %s = %+v, %v; want every event acked", job, ls, err)
+		}
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 }

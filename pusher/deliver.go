@@ -14,8 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
-
-	"github.com/pollhook/pollhook/store"
 )
 
 const (
@@ -37,6 +35,7 @@ type destination struct {
 	client *retryablehttp.Client
 	redact redactor
 	now    func() time.Time
+	tmpl   *bodyTemplate // the body template, if any (see checkShape)
 }
 
 // newClient builds the destination's go-retryablehttp client over the shared
@@ -116,21 +115,36 @@ type result struct {
 	cancelled     bool // cut short by shutdown: does not count as an attempt
 }
 
-// deliver sends one event to the destination. ctx is the pusher's send
-// context: cancelled only when the drain grace period ends.
-func (d *destination) deliver(ctx context.Context, ev store.Event, body []byte, userAgent string) result {
-	req, err := retryablehttp.NewRequestWithContext(ctx, d.Method, d.URL, body)
+// deliver sends one rendered request (one event, or a batch: see render)
+// to the destination. ctx is the pusher's send context: cancelled only when
+// the drain grace period ends.
+func (d *destination) deliver(ctx context.Context, p payload, userAgent string) result {
+	// The URL was validated in New, so neither error below should happen;
+	// both would quote the URL, so they are redacted.
+	target := d.URL
+	if p.query != "" {
+		var err error
+		if target, err = withQuery(d.URL, p.query); err != nil {
+			return result{outcome: retryLater, reason: d.redact.text(err.Error())}
+		}
+	}
+	// A GET's nil body goes out as no body at all (net/http probes an
+	// empty one): no Content-Length, no chunked encoding.
+	req, err := retryablehttp.NewRequestWithContext(ctx, d.Method, target, p.body)
 	if err != nil {
-		// The URL was validated in New; the error quotes it, so redact.
 		return result{outcome: retryLater, reason: d.redact.text(err.Error())}
 	}
 	req.Header.Set("User-Agent", userAgent)
 	for k, v := range d.Header {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderID, ev.ID)
-	d.sign(req.Header, body, d.now())
+	if p.contentType != "" {
+		req.Header.Set("Content-Type", p.contentType)
+	}
+	req.Header.Set(HeaderID, p.id)
+	// Without a body the signature covers the empty body: it vouches for
+	// the id and the time, not for the query string (see docs/WEBHOOKS.md).
+	d.sign(req.Header, p.body, d.now())
 
 	resp, err := d.client.Do(req)
 	if resp == nil {

@@ -185,8 +185,8 @@ func TestFailureReasons(t *testing.T) {
 		},
 		{
 			name:    "empty body",
-			respond: failFirst(99, http.StatusGone, ""),
-			want:    func(*receiver) want { return want{410, "410 Gone", 1} },
+			respond: failFirst(99, http.StatusNotFound, ""),
+			want:    func(*receiver) want { return want{404, "404 Not Found", 1} },
 		},
 		{
 			name:    "unknown status",

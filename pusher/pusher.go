@@ -24,13 +24,38 @@ import (
 type Destination struct {
 	Name      string
 	URL       string
-	Method    string            // POST (default), PUT or PATCH
+	Method    string            // POST (default), PUT, PATCH, or GET (the form fields as a query string)
 	Header    map[string]string // extra request headers; may set User-Agent, not webhook-*, Content-Type or signatures
 	Secrets   []string          // signing secrets; several sign at once during rotation
 	Signature string            // "standard" (default with a secret), "github" or "none"
-	Format    string            // "json" (default)
+	Format    string            // "json" (default), "xml" or "form"
 	Timeout   time.Duration     // per attempt (default DefaultTimeout)
 	Retry     RetryPolicy       // zero fields take DefaultRetry's
+
+	// Template, when set, renders the whole body (Go text/template with a
+	// json helper) and ContentType is its media type (default
+	// application/json); a template with a Format other than json is refused.
+	Template    string
+	ContentType string
+	// Concurrency is how many lanes of this destination may deliver at
+	// once (default 4); RateLimit caps its requests per second (0: none).
+	Concurrency int
+	RateLimit   float64
+	// SuccessCodes are status codes other than 2xx that count as delivered.
+	SuccessCodes []int
+	// Events, when not empty, are the event types this destination
+	// receives; other events of its jobs are skipped.
+	Events []string
+	// Batch, when MaxEvents > 1, sends up to MaxEvents events of one lane
+	// in one request as {"events": [...]}, waiting at most MaxWait for a
+	// batch to fill.
+	Batch BatchPolicy
+}
+
+// BatchPolicy groups several events of one lane into one request.
+type BatchPolicy struct {
+	MaxEvents int
+	MaxWait   time.Duration
 }
 
 // RetryPolicy is the durable retry schedule of a destination: exponential
@@ -109,15 +134,21 @@ type Pusher struct {
 	opts    Options
 	lanes   []*lane
 	byJob   map[string][]*lane
+	gates   map[string]*gate // by destination name
 	running atomic.Bool
 }
 
 // lane is one destination × job queue. wake holds at most one pending
-// "look at the store again" signal, so Wake never blocks.
+// "look at the store again" signal, so Wake never blocks; queued says that
+// its queue of redeliveries may hold something (the queue is read only
+// then, not on every round).
 type lane struct {
-	dest *destination
-	job  string
-	wake chan struct{}
+	dest   *destination
+	gate   *gate
+	job    string
+	wake   chan struct{}
+	queued atomic.Bool
+	acks   atomic.Pointer[acker] // while the lane runs
 }
 
 // New validates the destinations and routes (job → destination names) and
@@ -130,7 +161,7 @@ func New(st store.Store, dests []Destination, routes map[string][]string, logger
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts = opts.withDefaults()
-	p := &Pusher{st: st, log: logger, opts: opts, byJob: make(map[string][]*lane)}
+	p := &Pusher{st: st, log: logger, opts: opts, byJob: make(map[string][]*lane), gates: make(map[string]*gate)}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Many lanes often share one receiver host; keep their connections warm.
@@ -140,16 +171,23 @@ func New(st store.Store, dests []Destination, routes map[string][]string, logger
 	var errs []error
 	for _, d := range dests {
 		nd, err := newDestination(d, opts)
-		if err != nil {
-			errs = append(errs, err)
+		g, gerr := newGate(&d)
+		if err != nil || gerr != nil {
+			errs = append(errs, err, gerr) // Join drops the nils
 			continue
 		}
 		if _, dup := byName[d.Name]; dup {
 			errs = append(errs, fmt.Errorf("destination %q: defined twice", d.Name))
 			continue
 		}
-		nd.newClient(tr, logger.With("destination", d.Name), opts)
+		var rt http.RoundTripper = tr
+		if g.limiter != nil {
+			rt = limitedTransport{RoundTripper: tr, limiter: g.limiter}
+		}
+		nd.newClient(rt, logger.With("destination", d.Name), opts)
+		skipSuccessRetries(nd.client, g.success)
 		byName[d.Name] = nd
+		p.gates[d.Name] = g
 	}
 
 	jobs := make([]string, 0, len(routes))
@@ -170,7 +208,7 @@ func New(st store.Store, dests []Destination, routes map[string][]string, logger
 				continue
 			}
 			seen[name] = true
-			l := &lane{dest: d, job: job, wake: make(chan struct{}, 1)}
+			l := &lane{dest: d, gate: p.gates[name], job: job, wake: make(chan struct{}, 1)}
 			p.lanes = append(p.lanes, l)
 			p.byJob[job] = append(p.byJob[job], l)
 		}
@@ -203,16 +241,9 @@ func newDestination(d Destination, opts Options) (*destination, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fail("url is not an absolute http or https URL")
 	}
-	d.Method = strings.ToUpper(d.Method)
-	switch d.Method {
-	case "":
-		d.Method = http.MethodPost
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-	default:
-		return fail("method %q is not POST, PUT or PATCH", d.Method)
-	}
-	if d.Format != "" && d.Format != "json" {
-		return fail("format %q is not supported (json)", d.Format)
+	tmpl, err := checkShape(&d)
+	if err != nil {
+		return fail("%w", err)
 	}
 	for name := range d.Header {
 		if isReserved(name) {
@@ -223,6 +254,7 @@ func newDestination(d Destination, opts Options) (*destination, error) {
 		d.Timeout = DefaultTimeout
 	}
 	nd := &destination{Destination: d, policy: d.Retry.withDefaults(), redact: redactor{secrets: d.Secrets}, now: opts.Now}
+	nd.tmpl = tmpl
 	switch d.Signature {
 	case "":
 		nd.Signature = "none"
@@ -286,8 +318,10 @@ func (p *Pusher) Run(ctx context.Context) error {
 	defer cancelSend()
 
 	p.retireLanes()
+	p.loadPauses()
 	var lanes sync.WaitGroup
 	for _, l := range p.lanes {
+		l.queued.Store(true) // what an earlier run or the store API queued
 		lanes.Go(func() { p.runLane(ctx, sendCtx, l) })
 	}
 	lanesDone := make(chan struct{})

@@ -39,10 +39,10 @@ func TestNewValidation(t *testing.T) {
 			`pusher: destination "d": url is not an absolute http or https URL`},
 		{"unparsable url", with(func(d *Destination) { d.URL = "http://h/%zz?token=s3cr3t" }), nil,
 			`pusher: destination "d": url is not an absolute http or https URL`},
-		{"GET", with(func(d *Destination) { d.Method = "get" }), nil,
-			`pusher: destination "d": method "GET" is not POST, PUT or PATCH`},
-		{"xml", with(func(d *Destination) { d.Format = "xml" }), nil,
-			`pusher: destination "d": format "xml" is not supported (json)`},
+		{"DELETE", with(func(d *Destination) { d.Method = "delete" }), nil,
+			`pusher: destination "d": method "DELETE" is not GET, POST, PUT or PATCH`},
+		{"yaml", with(func(d *Destination) { d.Format = "yaml" }), nil,
+			`pusher: destination "d": format "yaml" is not json, xml or form`},
 		{"webhook header", with(func(d *Destination) { d.Header = map[string]string{"webhook-id": "x"} }), nil,
 			`pusher: destination "d": header "webhook-id" is set by pollhook and cannot be overridden`},
 		{"any webhook- header", with(func(d *Destination) { d.Header = map[string]string{"Webhook-Foo": "x"} }), nil,
@@ -69,7 +69,7 @@ func TestNewValidation(t *testing.T) {
 			`pusher: job "orders": destination "d" listed twice`},
 		{"every problem at once", []Destination{{Name: "a", URL: "x"}, {Name: "b", URL: "http://h", Method: "DELETE"}}, map[string][]string{"j": {"c"}},
 			"pusher: destination \"a\": url is not an absolute http or https URL\n" +
-				"destination \"b\": method \"DELETE\" is not POST, PUT or PATCH\n" +
+				"destination \"b\": method \"DELETE\" is not GET, POST, PUT or PATCH\n" +
 				"job \"j\": unknown destination \"c\""},
 	}
 	for _, tt := range tests {

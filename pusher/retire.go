@@ -42,10 +42,28 @@ func (p *Pusher) retireLanes() {
 	}
 }
 
-// deadLetterLane moves every pending event of a retired lane to the dead
-// letters, in order, and returns how many it moved.
+// deadLetterLane moves every queued redelivery and every pending event of a
+// retired lane to the dead letters, in order, and returns how many it moved.
 func (p *Pusher) deadLetterLane(ls store.LaneState) (int, error) {
 	n := 0
+	for {
+		rs, err := p.st.Redeliveries(ls.Destination, ls.Job, p.opts.BatchSize)
+		if err != nil || len(rs) == 0 {
+			if err != nil {
+				return n, err
+			}
+			break
+		}
+		s := store.Settlement{Destination: ls.Destination, Job: ls.Job, Redelivered: rs}
+		for _, r := range rs {
+			s.Dead = append(s.Dead, store.DeadLetter{Destination: ls.Destination, Event: r.Event, Attempts: r.Attempts,
+				LastStatus: r.LastStatus, LastError: retiredReason, DeadAt: time.Now()})
+		}
+		if err := p.st.Settle(s); err != nil {
+			return n, err
+		}
+		n += len(rs)
+	}
 	for {
 		evs, err := p.st.Pending(ls.Destination, ls.Job, p.opts.BatchSize)
 		if err != nil || len(evs) == 0 {

@@ -15,6 +15,13 @@ import (
 func TestRetiredLaneIsDeleted(t *testing.T) {
 	st := openStore(t, "")
 	evs := commit(t, st, "orders", []string{"hook", "gone"}, `{"n":1}`, `{"n":2}`)
+	// Event 1 died on gone earlier and was queued again.
+	if err := st.DeadLetter(store.DeadLetter{Destination: "gone", Event: evs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RetryDeadLetter("gone", evs[0].ID); err != nil {
+		t.Fatal(err)
+	}
 	rc := newReceiver(t, status(http.StatusNoContent))
 	logger, logs := newLogLines(slog.LevelInfo)
 	p := newPusher(t, st, []Destination{{Name: "hook", URL: rc.URL, Retry: fastRetry}}, orders, logger, testOptions())
@@ -39,7 +46,10 @@ func TestRetiredLaneIsDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dls) != 2 || dls[0].Event.ID != evs[0].ID || dls[1].Event.ID != evs[1].ID || dls[0].LastError != retiredReason {
+	if len(dls) != 2 || dls[0].Event.ID != evs[0].ID || dls[1].Event.ID != evs[1].ID || dls[0].LastError != retiredReason || dls[1].LastError != retiredReason {
 		t.Errorf("dead letters of the retired lane = %+v, want both events with reason %q", dls, retiredReason)
+	}
+	if rs, err := st.Redeliveries("gone", "orders", 0); err != nil || len(rs) != 0 {
+		t.Errorf("queue of the retired lane = %+v, %v; want empty", rs, err)
 	}
 }

@@ -3,6 +3,7 @@ package pusher
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,11 +45,15 @@ type outcome int
 const (
 	delivered  outcome = iota // acknowledged: move the lane on
 	retryLater                // keep the event at the head and schedule another attempt
+	gone                      // 410 Gone: keep the event and pause the whole destination
 )
 
 func (o outcome) String() string {
-	if o == delivered {
+	switch o {
+	case delivered:
 		return "delivered"
+	case gone:
+		return "pause"
 	}
 	return "retry"
 }
@@ -63,6 +68,24 @@ func classify(status int, err error) outcome {
 		return delivered
 	}
 	return retryLater
+}
+
+// decide is the whole decision on an answer, given the destination's
+// success codes: 2xx or a listed code is delivered; 410 Gone, unless listed,
+// pauses the destination, since a receiver that says it is gone for good
+// would otherwise take a full retry schedule, then a dead letter, for every
+// event of every lane; anything else, and no answer at all (status 0), is
+// retried later as classify says.
+func decide(status int, success []int) outcome {
+	switch {
+	case status == 0:
+		return retryLater
+	case slices.Contains(success, status):
+		return delivered
+	case status == http.StatusGone:
+		return gone
+	}
+	return classify(status, nil)
 }
 
 // retryInProcess is the go-retryablehttp CheckRetry decision: a few quick

@@ -60,6 +60,54 @@ func TestClassifyEveryStatus(t *testing.T) {
 	})
 }
 
+func TestDecideEveryStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		success []int
+		ranges  []statusRange[outcome]
+	}{
+		{"2xx only", nil, []statusRange[outcome]{
+			{100, 199, retryLater},
+			{200, 299, delivered},
+			{300, 399, retryLater},
+			{400, 409, retryLater},
+			{410, 410, gone}, // the receiver is gone: pause the destination
+			{411, 499, retryLater},
+			{500, 599, retryLater},
+		}},
+		{"success codes", []int{102, 302, 404, 410, 503}, []statusRange[outcome]{
+			{100, 101, retryLater},
+			{102, 102, delivered},
+			{103, 199, retryLater},
+			{200, 299, delivered},
+			{300, 301, retryLater},
+			{302, 302, delivered},
+			{303, 399, retryLater},
+			{400, 403, retryLater},
+			{404, 404, delivered},
+			{405, 409, retryLater},
+			{410, 410, delivered}, // listed: an answer like any other
+			{411, 499, retryLater},
+			{500, 502, retryLater},
+			{503, 503, delivered},
+			{504, 599, retryLater},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachStatus(t, tt.ranges, func(status int, want outcome) {
+				if got := decide(status, tt.success); got != want {
+					t.Errorf("decide(%d, %v) = %v, want %v", status, tt.success, got, want)
+				}
+			})
+			// No answer at all is never a success.
+			if got := decide(0, append(tt.success, 0)); got != retryLater {
+				t.Errorf("decide(0) = %v, want retry", got)
+			}
+		})
+	}
+}
+
 func TestClassifyTransportErrors(t *testing.T) {
 	for _, err := range transportErrors {
 		for _, status := range []int{0, 200} {

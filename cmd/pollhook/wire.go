@@ -36,6 +36,16 @@ func pusherDestinations(cfg *config.Config) []pusher.Destination {
 				MaxAttempts:     d.Retry.MaxAttempts,
 				MaxAge:          time.Duration(d.Retry.MaxAge),
 			},
+			Template:     d.Template,
+			ContentType:  d.ContentType,
+			Concurrency:  d.Concurrency,
+			RateLimit:    d.RateLimit,
+			SuccessCodes: d.SuccessCodes,
+			Events:       d.Events,
+			Batch: pusher.BatchPolicy{
+				MaxEvents: d.Batch.MaxEvents,
+				MaxWait:   time.Duration(d.Batch.MaxWait),
+			},
 		})
 	}
 	return out
