@@ -241,8 +241,7 @@ func checkPatches(t *testing.T, changes []Change) {
 		if emptyToken.Match(c.Patch) {
 			// evanphx/json-patch reads an empty reference token (the
 			// member named "") as the value itself, so it cannot apply
-			// these; checkAgainstReferences still holds them to
-			// jsondiff's patches.
+			// these; checkPatch applies them with applyPatchRFC.
 			continue
 		}
 		out, err := applyPatch(c.Patch, c.Before)

@@ -111,7 +111,7 @@ func TestDiffResponseTransformUnorderedIgnore(t *testing.T) {
 		// Tags reordered, meta changed, an inactive item edited: nothing.
 		{body: `{"data":[{"id":1,"active":true,"tags":["b","a"],"meta":{"seen":2}},{"id":2,"active":false,"x":1}]}`},
 		{body: `{"data":[{"id":1,"active":true,"tags":["b","c"],"meta":{"seen":3}},{"id":2,"active":true}]}`, want: []string{
-			`item.updated 1 {"id":1,"meta":{},"tags":["a","b"]} {"id":1,"meta":{},"tags":["b","c"]} [{"op":"replace","path":"/tags/0","value":"b"},{"op":"replace","path":"/tags/1","value":"c"}] {"tags":["b","c"]}`,
+			`item.updated 1 {"id":1,"meta":{},"tags":["a","b"]} {"id":1,"meta":{},"tags":["b","c"]} [{"op":"remove","path":"/tags/0"},{"op":"add","path":"/tags/-","value":"c"}] {"tags":["b","c"]}`,
 			`item.created 2  {"id":2}  `,
 		}},
 		{body: `{"data":{"not":"an array"}}`, wantErr: "transform: expected an object but got: string (\"an array\")"},
