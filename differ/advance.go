@@ -37,7 +37,7 @@ func (d *Differ) advance(old *State, w *walker, p pairing, sum [32]byte) (snapsh
 
 	delta = make([]byte, deltaHeaderSize, size)
 	writeDeltaHeader(delta, sum, 0, [32]byte{}, len(old.items), len(w.items), fresh, len(runs))
-	next = &State{kind: d.kind, spec: d.fingerprint, body: sum, bodyLen: len(w.c.src), baseSize: old.baseSize,
+	next = &State{kind: d.kind, spec: d.fingerprint, body: sum, bodyLen: w.bodyLen, baseSize: old.baseSize,
 		deltas: old.deltas + 1, deltaBytes: old.deltaBytes + size, items: make([]item, len(w.items))}
 	ck := uint32(len(old.chunks))
 	for pass := range 2 {
@@ -116,7 +116,7 @@ func (d *Differ) full(w *walker, src []int32, sum [32]byte, p pairing) ([]byte, 
 			}
 			return w.key(j)
 		})
-		next.bodyLen = len(w.c.src)
+		next.bodyLen = w.bodyLen
 		next.index(p.byKey)
 		return nil, plan, next
 	}
@@ -131,7 +131,7 @@ func (d *Differ) full(w *walker, src []int32, sum [32]byte, p pairing) ([]byte, 
 	} else {
 		buf = encodeFull(items, w.value, w.key, d.kind, d.fingerprint, sum, 0, [32]byte{})
 	}
-	next := &State{kind: d.kind, spec: d.fingerprint, body: sum, bodyLen: len(w.c.src), chunks: []chunk{wholeChunk(buf)}, baseSize: len(buf), items: items}
+	next := &State{kind: d.kind, spec: d.fingerprint, body: sum, bodyLen: w.bodyLen, chunks: []chunk{wholeChunk(buf)}, baseSize: len(buf), items: items}
 	next.index(p.byKey)
 	return buf, nil, next
 }

@@ -467,6 +467,7 @@ func (d *Differ) walk(old *State, body []byte, single bool) (*walker, error) {
 	if err := w.keys(); err != nil {
 		return nil, err
 	}
+	w.bodyLen, w.c.src = len(body), nil
 	return w, nil
 }
 

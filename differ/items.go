@@ -18,6 +18,10 @@ type walker struct {
 	c      canonicalizer    // src is the body; out holds canonical values, then keys
 	prev   *State           // the state compared with, or nil
 	before map[int32][]byte // values of prev's items read from the store (see oldValue)
+	// bodyLen is the length of the body walked; once the walk is done the
+	// walker drops the body itself (c.src), so that the collector may take
+	// it while the changes, the new state and the events are built.
+	bodyLen int
 	// items are the elements found so far, in document order.
 	items []pending
 	// at is the index of the element being walked at each [*] step of the

@@ -128,25 +128,27 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 	// With the state of the last tick at hand, the differ tells an
 	// unchanged body itself and hashes a changed one while it parses it.
 	// Without, the hash decides first whether the snapshot is read at all.
+	// Only the differ refers to the body from here on, and it lets it go
+	// once it has read it, so that the collector may take a large body
+	// while the changes, the new state and the events are built.
+	body := resp.Body
+	resp.Body = nil
 	var res *differ.Result
 	if prev := p.kept(head.Version); prev != nil {
-		res, err = p.Differ.DiffResponse(ctx, prev, resp.Body, resp.ContentType)
+		res, err = p.Differ.DiffResponse(ctx, prev, body, resp.ContentType)
 	} else {
-		sum := sha256.Sum256(resp.Body)
+		sum := sha256.Sum256(body)
 		if head.Version > 0 && bytes.Equal(sum[:], head.BodyHash) {
 			return p.unchanged(ctx, head, resp, sum)
 		}
 		if prev, err = p.load(head.Version); err != nil {
 			return Outcome{}, err
 		}
-		res, err = p.Differ.DiffResponse(ctx, prev, resp.Body, resp.ContentType)
+		res, err = p.Differ.DiffResponse(ctx, prev, body, resp.ContentType)
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%s: %w", poller.RedactURL(req.URL), err)
 	}
-	// Nothing refers to the body any more: let the collector have it
-	// while the events are encoded and committed.
-	resp.Body = nil
 	if res.Unchanged && res.Snapshot == nil && res.SnapshotTo == nil && res.Delta == nil {
 		return p.unchanged(ctx, head, resp, res.Sum)
 	}
