@@ -296,6 +296,7 @@ func (r *laneRun) send(ctx, sendCtx context.Context, h *head) (ok, sent bool) {
 	}
 	switch r.l.gate.outcome(res) {
 	case delivered:
+		r.observe(h, DeliveryDelivered, res.status, r.p.opts.Now().Sub(h.events[0].Time))
 		if h.redo != nil {
 			r.acks.redelivered(*h.redo)
 		} else {
@@ -303,9 +304,17 @@ func (r *laneRun) send(ctx, sendCtx context.Context, h *head) (ok, sent bool) {
 		}
 		return true, true
 	case gone:
+		r.observe(h, DeliveryPaused, res.status, 0)
 		return r.pause(h, pl.id, start, res), false
 	}
+	r.observe(h, DeliveryFailed, res.status, 0)
 	return r.failed(h, pl.id, start, res), false
+}
+
+// observe reports the outcome of a request of h (Options.Observe).
+func (r *laneRun) observe(h *head, result string, status int, latency time.Duration) {
+	r.p.opts.Observe(Delivery{Destination: r.l.dest.Name, Job: r.l.job, Result: result, Status: status,
+		Events: len(h.events), Latency: latency})
 }
 
 // attempt sends pl once it has a concurrency slot of the destination and,
@@ -415,6 +424,7 @@ func (r *laneRun) dead(h *head, id string, attempts, status int, reason, why str
 		r.next, r.retry = h.last+1, store.LaneState{}
 	}
 	r.p.log.Error("event dead-lettered", r.attrs(h, id, "attempts", attempts, "status", status, "reason", reason, "why", why)...)
+	r.observe(h, DeliveryDeadLettered, status, 0)
 	return true
 }
 

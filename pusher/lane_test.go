@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -326,7 +327,15 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 	logger, logs := newLogLines(slog.LevelInfo)
 	policy := fastRetry
 	policy.MaxAttempts = 3
-	p := newPusher(t, st, []Destination{{Name: "hook", URL: rc.URL, Retry: policy}}, orders, logger, testOptions())
+	opts := testOptions()
+	var mu sync.Mutex
+	var observed []string
+	opts.Observe = func(d Delivery) {
+		mu.Lock()
+		defer mu.Unlock()
+		observed = append(observed, fmt.Sprintf("%s %s %s %d %d latency>=0:%v", d.Destination, d.Job, d.Result, d.Status, d.Events, d.Latency >= 0))
+	}
+	p := newPusher(t, st, []Destination{{Name: "hook", URL: rc.URL, Retry: policy}}, orders, logger, opts)
 	evs := commit(t, st, "orders", []string{"hook"}, `{"n":1}`, `{"n":2}`)
 	firstID.Store(evs[0].ID)
 	r := start(t, p)
@@ -339,6 +348,18 @@ func TestDeadLetterAfterMaxAttempts(t *testing.T) {
 	if want := []string{evs[0].ID, evs[0].ID, evs[0].ID, evs[1].ID}; !slices.Equal(got, want) {
 		t.Errorf("arrivals %v, want %v", got, want)
 	}
+	wantObserved := []string{
+		"hook orders failed 422 1 latency>=0:true",
+		"hook orders failed 422 1 latency>=0:true",
+		"hook orders failed 422 1 latency>=0:true",
+		"hook orders dead_lettered 422 1 latency>=0:true",
+		"hook orders delivered 200 1 latency>=0:true",
+	}
+	mu.Lock()
+	if !slices.Equal(observed, wantObserved) {
+		t.Errorf("observed\n%s\nwant\n%s", strings.Join(observed, "\n"), strings.Join(wantObserved, "\n"))
+	}
+	mu.Unlock()
 	const reason = `reason="422 Unprocessable Entity: unknown tenant"`
 	prefix := `destination=hook job=orders event_id=` + evs[0].ID
 	wantLogs := []string{

@@ -93,7 +93,30 @@ type Options struct {
 	// Rand returns a uniform value in [0, n), the jitter source (default
 	// math/rand/v2.Int64N); tests make it deterministic.
 	Rand func(n int64) int64
+	// Observe, when set, is told the outcome of every request and of every
+	// dead-lettering (metrics). It must not block.
+	Observe func(Delivery)
 }
+
+// Delivery is the outcome of one request of a lane, or of a dead-lettering.
+type Delivery struct {
+	Destination string
+	Job         string
+	Result      string // DeliveryDelivered, DeliveryFailed, DeliveryPaused or DeliveryDeadLettered
+	Status      int    // the HTTP status (0: none, a transport error or a render failure)
+	Events      int    // events the request carried (a batch: several)
+	// Latency is, for a delivered request, the time from the detection of
+	// its oldest event (the commit) to the receiver's answer.
+	Latency time.Duration
+}
+
+// Delivery results.
+const (
+	DeliveryDelivered    = "delivered"
+	DeliveryFailed       = "failed"
+	DeliveryPaused       = "paused"
+	DeliveryDeadLettered = "dead_lettered"
+)
 
 func (o Options) withDefaults() Options {
 	if o.UserAgent == "" {
@@ -117,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Int64N
+	}
+	if o.Observe == nil {
+		o.Observe = func(Delivery) {}
 	}
 	return o
 }
