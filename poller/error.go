@@ -38,6 +38,9 @@ type Error struct {
 	Status int    // the HTTP status when Reason is ReasonStatus, else 0
 	Detail string // what went wrong, free of credentials
 	Err    error  // the underlying cause, if any; it never quotes the URL
+	// RetryAfter is the wait a 429 or 503 answer asked for in its
+	// Retry-After header (0: none); the scheduler delays the job's next poll.
+	RetryAfter time.Duration
 }
 
 // Error returns "poll METHOD URL: detail".

@@ -36,7 +36,58 @@ type Request struct {
 	MaxBodyBytes int64         // 0 means DefaultMaxBodyBytes
 	ETag         string        // sent as If-None-Match when set
 	LastModified string        // sent as If-Modified-Since when set
+
+	Auth       Auth       // credentials sent with every request of the poll
+	TLS        *TLS       // client certificate and trusted CAs for the source; nil: system defaults
+	Pagination Pagination // how to fetch every page; zero: one request
 }
+
+// Auth is how a poll authenticates; at most one of its fields is set.
+type Auth struct {
+	Bearer string      // Authorization: Bearer <token>
+	Basic  *BasicAuth  // Authorization: Basic
+	Header *HeaderAuth // an API key in a header of its own
+	OAuth2 *OAuth2     // client credentials grant; the token is cached and refreshed before it expires
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct{ Username, Password string }
+
+// HeaderAuth sends Value in the header Name (X-API-Key: ...).
+type HeaderAuth struct{ Name, Value string }
+
+// OAuth2 is the OAuth 2.0 client credentials grant (RFC 6749 section 4.4).
+type OAuth2 struct {
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+}
+
+// TLS configures TLS to the source: mTLS with a client certificate, a
+// private CA, or (for tests of broken sources only) no verification.
+type TLS struct {
+	CAFile             string
+	CertFile           string
+	KeyFile            string
+	InsecureSkipVerify bool
+}
+
+// Pagination says how a poll fetches every page of a paginated source.
+// The pages' items (at ItemsPath) are merged into one document before it
+// is compared; a failure on any page fails the whole poll.
+type Pagination struct {
+	Type       string // "" (one request), "link", "cursor", "page" or "offset"
+	ItemsPath  string // the job's items path, where each page's items are
+	CursorPath string // cursor: where the next cursor is in a page (empty or null: last page)
+	Param      string // cursor, page or offset: the query parameter to set
+	SizeParam  string // page or offset: the page size parameter (optional)
+	Size       int    // page or offset: the page size; a shorter page is the last
+	MaxPages   int    // at most this many pages (default DefaultMaxPages)
+}
+
+// DefaultMaxPages bounds a paginated poll whose Pagination sets no MaxPages.
+const DefaultMaxPages = 100
 
 // Response is the outcome of a successful poll.
 type Response struct {
