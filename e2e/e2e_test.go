@@ -235,14 +235,7 @@ func describe(ds []delivery) string {
 // verify checks a Standard Webhooks signature independently of pollhook's code.
 func verify(t *testing.T, d delivery) {
 	t.Helper()
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%s.%s", d.id, d.timestamp, d.body)
-	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	if d.signature != want {
+	if want := sign(d); d.signature != want {
 		t.Errorf("event %s: webhook-signature %q, want %q", d.id, d.signature, want)
 	}
 	ts, err := strconv.ParseInt(d.timestamp, 10, 64)
@@ -252,6 +245,18 @@ func verify(t *testing.T, d delivery) {
 	if !strings.HasPrefix(d.id, "evt_") {
 		t.Errorf("webhook-id %q does not start with evt_", d.id)
 	}
+}
+
+// sign computes the Standard Webhooks signature d must carry, from the
+// test's secret, independently of pollhook's code.
+func sign(d delivery) string {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		panic(err) // secret is a constant
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", d.id, d.timestamp, d.body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // proc is one running pollhook process.
@@ -297,6 +302,14 @@ jobs:
 }
 
 func (in *instance) start() *proc {
+	in.t.Helper()
+	p := in.spawn()
+	in.waitReady(p)
+	return p
+}
+
+// spawn starts a pollhook process without waiting for it to be ready.
+func (in *instance) spawn() *proc {
 	t := in.t
 	t.Helper()
 	cmd := exec.Command(binary, "run", "--config", in.config, "--log-level", "debug")
@@ -319,7 +332,6 @@ func (in *instance) start() *proc {
 			t.Errorf("a secret reached the logs:\n%s", p.stderr.String())
 		}
 	})
-	in.waitReady(p)
 	return p
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,5 +151,36 @@ func TestBatchDeadLettered(t *testing.T) {
 	}
 	if ls := laneState(t, st, "hook", "orders"); ls != (store.LaneState{Destination: "hook", Job: "orders", Cursor: 4}) {
 		t.Errorf("lane = %+v, want past the batch", ls)
+	}
+}
+
+// TestBatchKeepsItsIDAcrossRestart shows a batch cut off by shutdown (as
+// when the process dies while the receiver may already have accepted it)
+// sent again after the restart with the same events and the same
+// webhook-id, although more events arrived meanwhile: the batch is pinned
+// before its first attempt, not after a failed one.
+func TestBatchKeepsItsIDAcrossRestart(t *testing.T) {
+	st := openStore(t, "")
+	var calls atomic.Int32
+	rc := newReceiver(t, func(_ hit, w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			<-r.Context().Done() // the first request hangs until it is cut off
+		}
+	})
+	opts := testOptions()
+	opts.DrainTimeout = 10 * ms
+	dests := []Destination{{Name: "hook", URL: rc.URL, Batch: BatchPolicy{MaxEvents: 10}, Retry: fastRetry}}
+	first := commitTyped(t, st, "orders", []string{"hook"}, "item.created", "item.created")
+	r := start(t, newPusher(t, st, dests, orders, nil, opts))
+	checkBatch(t, rc.next(t), first)
+	r.stop(t)
+
+	more := commitTyped(t, st, "orders", []string{"hook"}, "item.updated")
+	r = start(t, newPusher(t, st, dests, orders, nil, opts))
+	checkBatch(t, rc.next(t), first)
+	checkBatch(t, rc.next(t), more)
+	r.stop(t)
+	if ls := laneState(t, st, "hook", "orders"); ls != (store.LaneState{Destination: "hook", Job: "orders", Cursor: 4}) {
+		t.Errorf("lane = %+v, want both batches acked", ls)
 	}
 }

@@ -232,8 +232,28 @@ func (r *laneRun) sendBatch(ctx, sendCtx context.Context, events []store.Event) 
 		r.passed(h.last) // nothing the destination takes
 		return true
 	}
+	if pinned == 0 && !r.pin(h) {
+		return false
+	}
 	ok, _ := r.send(ctx, sendCtx, h)
 	return ok
+}
+
+// pin records which events the new batch h holds before its first attempt,
+// so that whatever happens to the request (the process may die while the
+// receiver accepts it), the batch is sent again with the same events and
+// therefore the same webhook-id, which is what receivers dedupe by.
+func (r *laneRun) pin(h *head) bool {
+	if r.acks.flush() != nil {
+		return false
+	}
+	st := store.LaneState{Destination: r.l.dest.Name, Job: r.l.job, Cursor: r.next, BatchLast: h.last}
+	if err := r.p.st.SetRetry(st); err != nil {
+		r.p.storeFailed(r.l, "record batch of event "+h.events[0].ID, err)
+		return false
+	}
+	r.retry = st
+	return true
 }
 
 // redeliver sends the lane's queued redeliveries, in event order, one per

@@ -197,6 +197,11 @@ func Open(path string, opts Options) (*Badger, error) {
 	if opts.MemTableSize < 1<<20 {
 		return nil, fmt.Errorf("store: memtable size %d is below the minimum of 1 MiB", opts.MemTableSize)
 	}
+	if !opts.InMemory {
+		if err := removeEmptyLogFiles(path, opts.Logger); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	db, err := badger.Open(opts.badgerOptions(path))
 	if err != nil {
 		// Badger formats the flock error with %v, so the text is all there is.
