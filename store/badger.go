@@ -167,6 +167,9 @@ type Badger struct {
 	jobsMu sync.Mutex
 	jobs   map[string]*jobState
 
+	inlineMax int         // largest snapshot chunk kept in Badger (inline.go); -1: none
+	cache     inlineCache // bytes of inline chunks readers read
+
 	logMu     sync.Mutex
 	logStarts map[string]uint64 // per job, a sequence number below which every chunk is deleted
 
@@ -218,6 +221,8 @@ func Open(path string, opts Options) (*Badger, error) {
 		ids:        newIDGen(),
 		now:        time.Now,
 		jobs:       make(map[string]*jobState),
+		inlineMax:  inlineMax,
+		cache:      inlineCache{limit: inlineCacheMax},
 		logStarts:  make(map[string]uint64),
 		stop:       make(chan struct{}),
 	}

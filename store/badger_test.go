@@ -37,13 +37,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "hold":
 		os.Exit(helperHold(os.Getenv(helperDirEnv)))
-	case "crash":
-		os.Exit(helperCrash(os.Getenv(helperDirEnv), 1, dyingCommit(), false))
-	case "crash-delta":
-		os.Exit(helperCrash(os.Getenv(helperDirEnv), 3, dyingDelta(), false))
-	case "crash-after-flip":
-		os.Exit(helperCrash(os.Getenv(helperDirEnv), 3, dyingCommit(), true))
 	default:
+		if cc, ok := crashCases[os.Getenv(helperEnv)]; ok {
+			os.Exit(helperCrash(os.Getenv(helperDirEnv), cc))
+		}
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
 	}
@@ -436,7 +433,7 @@ func TestInMemorySnapshotDir(t *testing.T) {
 	if b.snapDir == other.snapDir || !strings.HasPrefix(filepath.Base(b.snapDir), "pollhook-snapshots-") {
 		t.Errorf("snapshot directories %s and %s: want one temporary directory per store", b.snapDir, other.snapDir)
 	}
-	if _, err := b.Commit(context.Background(), "orders", 0, &Commit{Snapshot: []byte("s")}); err != nil {
+	if _, err := b.Commit(context.Background(), "orders", 0, &Commit{Snapshot: bytes.Repeat([]byte("s"), inlineMax+1)}); err != nil {
 		t.Fatal(err)
 	}
 	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full"}) {

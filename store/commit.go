@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,24 +14,31 @@ import (
 // A commit of any size is atomic although Badger caps one transaction at
 // 15% of a memtable:
 //
-//  1. Staging: the new snapshot (or snapshot delta) is written to its own
-//     file (snapfile.go), named by the new version, and the events as
-//     chunks under (job, first seq of the chunk) in Badger, each a small
-//     marker plus parts, in as many transactions as they need. Nothing
-//     reads them yet: readers only follow the head, and the head still
-//     names the old version, files and LastSeq.
-//  2. Flip: one small transaction checks that the head is still at base,
-//     writes the new head (Version, LastSeq, snapshot files, validators)
-//     and creates the lanes of new destinations. This is the commit point.
+//  1. Staging: a new snapshot (or snapshot delta) too large to go inline
+//     (inline.go) is written to its own file (snapfile.go), named by the
+//     new version, and events too many for the flip as chunks under (job,
+//     first seq of the chunk) in Badger, each a small marker plus parts, in
+//     as many transactions as they need. Nothing reads them yet: readers
+//     only follow the head, and the head still names the old version,
+//     chunks and LastSeq.
+//  2. Flip: one transaction checks that the head is still at base, writes
+//     the new head (Version, LastSeq, snapshot chunks, validators), creates
+//     the lanes of new destinations and writes whatever of the commit fits
+//     beside them (flipBudget): the parts of an inline chunk, the event
+//     chunks of a small change set and the deletion of the inline chunks a
+//     full snapshot replaces. This is the commit point. A small job's
+//     commit is this one transaction, so one fsync that Badger shares with
+//     concurrent commits.
 //  3. A full snapshot replaces the previous one and its deltas: their
-//     files are deleted. A delta is added to the head's list and deletes
-//     nothing.
+//     files are deleted (and their inline parts, when the flip had no room
+//     for that). A delta is added to the head's list and deletes nothing.
 //
 // A crash before the flip leaves data that no head points to: a snapshot
 // file the head does not list and chunks beyond its LastSeq. They are
 // deleted at the start of the job's next Commit, before it stages under the
 // same names, and at Open. A crash right after the flip leaves the replaced
-// files, deleted at the job's next commit and at Open (recover.go).
+// files (or inline parts), deleted at the job's next commit and at Open
+// (recover.go).
 
 // Head returns the job's head; a job never committed has Version 0.
 func (b *Badger) Head(job string) (Head, error) {
@@ -69,13 +78,13 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 	defer js.commit.Unlock()
 
 	var old headRecord
-	var hasLanes bool
+	var oldRaw []byte // the stored head, which the flip compares instead of decoding it again
+	var lanes []string
 	err = b.db.View(func(txn *badger.Txn) error {
-		if old, err = readHead(txn, job); err != nil {
+		if old, oldRaw, err = readHeadRaw(txn, job); err != nil {
 			return err
 		}
-		dests, err := readLaneIndex(txn, job)
-		hasLanes = len(dests) > 0
+		lanes, err = readLaneIndex(txn, job)
 		return err
 	})
 	if err != nil {
@@ -90,45 +99,58 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 	if err := b.removeOrphans(job, old); err != nil {
 		return Head{}, err
 	}
+	b.deleteStrayParts(job, js)
 
 	next := b.nextHead(job, old, c)
-	storeEvents := len(c.Events) > 0 && (hasLanes || len(c.Destinations) > 0)
-	snap, err := b.stage(ctx, job, &next, c, storeEvents)
+	storeEvents := len(c.Events) > 0 && (len(lanes) > 0 || len(c.Destinations) > 0)
+	budget := b.flipBudget(job, len(oldRaw), c, lanes)
+	fl, err := b.stage(ctx, job, &next, c, storeEvents, &budget)
 	if err != nil {
 		b.discard(job)
 		return Head{}, fmt.Errorf("job %q: stage commit: %w", job, err)
 	}
+	head, err := json.Marshal(&next)
+	if err != nil {
+		fl.snap.close()
+		return Head{}, err
+	}
+	var replaced [][]byte // inline parts of replaced chunks, deleted after the flip
+	if fl.snap != nil && fl.snap.full {
+		replaced = inlinePartKeys(nil, job, old.chunks())
+		if budget.takeDeletes(replaced) {
+			fl.deletes, replaced = replaced, nil
+		}
+	}
 	if b.beforeFlip != nil {
 		if err := b.beforeFlip(); err != nil {
-			snap.close()
+			fl.snap.close()
 			return Head{}, err
 		}
 	}
 	js.snap.Lock()
 	err = b.update(func(txn *badger.Txn) error {
-		cur, err := readHead(txn, job)
-		if err != nil {
+		if err := checkHead(txn, job, base, oldRaw); err != nil {
 			return err
 		}
-		if cur.Version != base {
-			return staleError(job, base, cur.Version)
+		if err := fl.write(txn, job); err != nil {
+			return err
 		}
-		if err := setJSON(txn, headKey(job), &next); err != nil {
+		if err := txn.Set(headKey(job), head); err != nil {
 			return err
 		}
 		return createLanes(txn, job, old.LastSeq+1, c.Destinations)
 	})
 	if err == nil {
-		js.install(next.Version, snap)
+		b.install(js, next.Version, fl.snap)
 	} else {
 		// A failed commit may still have reached the disk: let the next
 		// reader open whatever the head names.
-		closeChunks(js.chunks)
+		b.releaseChunks(js.chunks)
 		js.chunks, js.loaded = nil, false
 	}
 	js.snap.Unlock()
 	if err != nil {
-		snap.close()
+		fl.snap.close()
 		b.discard(job)
 		return Head{}, fmt.Errorf("job %q: commit: %w", job, err)
 	}
@@ -137,11 +159,13 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 			return Head{}, err
 		}
 	}
-	if snap != nil && snap.full && old.Snap != nil {
+	if fl.snap != nil && fl.snap.full && old.Snap != nil {
 		if err := b.removeFiles(job, old.chunks()); err != nil {
 			b.logger.Warn("could not delete replaced snapshot files; the next commit or start removes them",
 				"job", job, "version", old.Snap.Version, "deltas", len(old.Deltas), "err", err)
 		}
+		js.strayParts = append(js.strayParts, replaced...)
+		b.deleteStrayParts(job, js)
 	}
 	return next.Head, nil
 }
@@ -205,40 +229,152 @@ func (b *Badger) nextHead(job string, old headRecord, c *Commit) headRecord {
 	return next
 }
 
-// stage writes c's snapshot file, records it in next, and writes c's event
-// chunks in as many transactions as they need. With SyncWrites each of
-// them is durable before the flip is written, so that no crash, power loss
+// flip is what a commit's flip transaction writes besides the head and
+// the lanes.
+type flip struct {
+	snap    *staged  // the commit's snapshot chunk (nil: none); its parts when inline
+	events  []kv     // event chunk markers and parts, when they fit
+	deletes [][]byte // inline parts of the chunks a full snapshot replaces, when they fit
+}
+
+// kv is one key and value to set.
+type kv struct{ k, v []byte }
+
+// write writes f into the flip transaction.
+func (f *flip) write(txn *badger.Txn, job string) error {
+	if f.snap != nil && f.snap.chunk.Inline {
+		if err := setSnapParts(txn, job, f.snap.chunk.Version, f.snap.data); err != nil {
+			return err
+		}
+	}
+	for _, e := range f.events {
+		if err := txn.Set(e.k, e.v); err != nil {
+			return err
+		}
+	}
+	for _, k := range f.deletes {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flipBudget is what the flip transaction of c on job can carry besides
+// what it must: the head, whose stored form has oldHead bytes, grown by what
+// c may add to it (new validators and hash, a snapshot chunk), and the lanes
+// of c's destinations with the job's lane index (which lists lanes), counted
+// as if every one were new (a lane deleted meanwhile is created again).
+func (b *Badger) flipBudget(job string, oldHead int, c *Commit, lanes []string) txnBudget {
+	t := b.newTxnBudget()
+	// Beyond the validators and the base64 hash: two times and the
+	// snapshot chunk as [version,size,1], each with its field name.
+	const headGrowth = 256
+	t.reserve(len(headKey(job)), oldHead+headGrowth+jsonStringMax(c.ETag)+jsonStringMax(c.LastModified)+2*len(c.BodyHash))
+	const laneJSON = 256 // a LaneState's JSON, besides its names
+	index := 2
+	for _, d := range c.Destinations {
+		t.reserve(len(laneKey(d, job)), laneJSON+jsonStringMax(d)+jsonStringMax(job))
+		index += jsonStringMax(d) + 1
+	}
+	for _, d := range lanes {
+		index += jsonStringMax(d) + 1
+	}
+	t.reserve(len(laneIndexKey(job)), index)
+	return t
+}
+
+// jsonStringMax bounds the length of s as a JSON string: quoted, every
+// byte that encoding/json may escape counted at its longest (\u00XX, or
+// \ufffd for a byte of invalid UTF-8).
+func jsonStringMax(s string) int {
+	n := 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x80, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			n += 6
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// takeDeletes charges the deletion of keys, all or none, reporting whether
+// they fit.
+func (t *txnBudget) takeDeletes(keys [][]byte) bool {
+	rest := *t
+	for _, k := range keys {
+		if !rest.take(len(k), 0) {
+			return false
+		}
+	}
+	*t = rest
+	return true
+}
+
+// stage stages c's snapshot chunk (inline when it fits budget, else its
+// file) and its events (in the flip too when they fit what is left, else
+// in as many transactions as they need), records the chunk in next, and
+// returns what the flip writes. With SyncWrites each staged write is
+// durable before the flip is written, so that no crash, power loss
 // included, can keep the flip and lose what it points to; without, a
 // process crash cannot either (the OS holds every write), but a power loss
 // may.
-func (b *Badger) stage(ctx context.Context, job string, next *headRecord, c *Commit, storeEvents bool) (*staged, error) {
-	snap, err := b.writeSnapshot(ctx, job, next.Version, c)
+func (b *Badger) stage(ctx context.Context, job string, next *headRecord, c *Commit, storeEvents bool, budget *txnBudget) (*flip, error) {
+	snap, err := b.writeSnapshot(ctx, job, next.Version, c, inlineLimit(*budget, job, b.inlineMax))
 	if err != nil {
 		return nil, fmt.Errorf("write snapshot file: %w", err)
 	}
 	switch {
 	case snap == nil:
 	case snap.full:
-		next.Snap, next.Deltas = &snap.file, nil
+		next.Snap, next.Deltas = &snap.chunk, nil
 	default:
-		next.Deltas = append(slices.Clip(next.Deltas), snap.file)
+		next.Deltas = append(slices.Clip(next.Deltas), snap.chunk)
 	}
+	if snap != nil && snap.chunk.Inline {
+		budget.chargeParts(job, snap.chunk.Size)
+	}
+	fl := &flip{snap: snap}
 	if storeEvents {
-		if err := b.stageEvents(ctx, job, c.Events); err != nil {
+		if fl.events, err = b.stageEvents(ctx, job, c.Events, budget); err != nil {
 			snap.close()
 			return nil, err
 		}
 	}
-	return snap, nil
+	return fl, nil
 }
 
-// stageEvents writes events as chunks under their first sequence numbers.
-func (b *Badger) stageEvents(ctx context.Context, job string, events []Event) error {
-	wb := b.db.NewWriteBatch()
-	defer wb.Cancel()
+// stageEvents encodes events as chunks under their first sequence numbers
+// and returns their keys and values when all of them fit budget (charging
+// it), for the flip to write. Otherwise it writes them, in as many
+// transactions as they need, and returns none.
+func (b *Badger) stageEvents(ctx context.Context, job string, events []Event, budget *txnBudget) ([]kv, error) {
+	var held []kv
+	var wb *badger.WriteBatch
+	defer func() {
+		if wb != nil {
+			wb.Cancel()
+		}
+	}()
+	rest := *budget
 	set := func(k, v []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if wb == nil {
+			if rest.take(len(k), len(v)) {
+				held = append(held, kv{k, v})
+				return nil
+			}
+			wb = b.db.NewWriteBatch()
+			for _, e := range held {
+				if err := wb.Set(e.k, e.v); err != nil {
+					return err
+				}
+			}
+			held = nil
 		}
 		return wb.Set(k, v)
 	}
@@ -250,9 +386,13 @@ func (b *Badger) stageEvents(ctx context.Context, job string, events []Event) er
 		return set(seqPrefix(kindChunk, job, first), chunkMarker{count: uint32(count), parts: parts}.encode())
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return wb.Flush()
+	if wb != nil {
+		return nil, wb.Flush()
+	}
+	*budget = rest
+	return held, nil
 }
 
 // writeParts stores data under (kind, job, n) as parts of at most partSize
@@ -290,16 +430,52 @@ func withParts(txn *badger.Txn, kind byte, job string, n uint64, parts uint32, f
 }
 
 func readHead(txn *badger.Txn, job string) (headRecord, error) {
+	rec, _, err := readHeadRaw(txn, job)
+	return rec, err
+}
+
+// readHeadRaw reads job's head, and returns its stored form too (nil for
+// a job never committed).
+func readHeadRaw(txn *badger.Txn, job string) (headRecord, []byte, error) {
 	var rec headRecord
 	item, err := txn.Get(headKey(job))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return rec, nil
+		return rec, nil, nil
 	}
 	if err != nil {
-		return rec, err
+		return rec, nil, err
 	}
-	err = item.Value(func(v []byte) error { return decodeJSON("head of job "+job, v, &rec) })
-	return rec, err
+	raw, err := item.ValueCopy(nil)
+	if err == nil {
+		err = decodeJSON("head of job "+job, raw, &rec)
+	}
+	return rec, raw, err
+}
+
+// checkHead fails with ErrStale unless job's head is still the one stored
+// as raw (nil: none), at version base. Every commit bumps the version, so
+// comparing the stored form is checking the version, without decoding it.
+func checkHead(txn *badger.Txn, job string, base uint64, raw []byte) error {
+	item, err := txn.Get(headKey(job))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		if raw == nil {
+			return nil
+		}
+		return staleError(job, base, 0)
+	}
+	if err != nil {
+		return err
+	}
+	same := false
+	err = item.Value(func(v []byte) error { same = raw != nil && bytes.Equal(v, raw); return nil })
+	if err != nil || same {
+		return err
+	}
+	cur, err := readHead(txn, job)
+	if err != nil {
+		return err
+	}
+	return staleError(job, base, cur.Version)
 }
 
 // createLanes creates the lanes of dests that have none at seq, the first

@@ -86,8 +86,8 @@ func TestCommitRoundTrip(t *testing.T) {
 	if s, err := snapshot(b, "orders", 2); err != nil || string(s) != `{"items":[1,2,3]}` {
 		t.Errorf("Snapshot after a metadata commit = %q, %v", s, err)
 	}
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full"}) {
-		t.Errorf("snapshot files %v, want [1.full]", files)
+	if chunks := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(chunks, []string{"1.db"}) {
+		t.Errorf("stored chunks %v, want [1.db]", chunks)
 	}
 
 	// An empty, non-nil snapshot replaces the stored one.
@@ -97,8 +97,9 @@ func TestCommitRoundTrip(t *testing.T) {
 	if s, err := snapshot(b, "orders", 3); err != nil || s == nil || len(s) != 0 {
 		t.Errorf("empty snapshot read back as %q (nil %v), %v", s, s == nil, err)
 	}
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"3.full"}) {
-		t.Errorf("after the replacement snapshot files %v, want [3.full]", files)
+	// An empty chunk has no part to store.
+	if chunks := storedChunks(t, b.db, b.snapDir, "orders"); len(chunks) != 0 {
+		t.Errorf("after the replacement stored chunks %v, want none", chunks)
 	}
 }
 
@@ -159,8 +160,8 @@ func TestCommitRejectsInvalidInput(t *testing.T) {
 	if h, err := b.Head("orders"); err != nil || h.Version != 0 {
 		t.Errorf("rejected commits moved the head: %+v, %v", h, err)
 	}
-	if files := snapshotFiles(t, b.snapDir, "orders"); len(files) != 0 {
-		t.Errorf("rejected commits wrote snapshot files %v", files)
+	if chunks := storedChunks(t, b.db, b.snapDir, "orders"); len(chunks) != 0 {
+		t.Errorf("rejected commits stored chunks %v", chunks)
 	}
 }
 
@@ -245,8 +246,8 @@ func TestCommitLarge(t *testing.T) {
 	if s, err := snapshot(b, "orders", 2); err != nil || !bytes.Equal(s, snap) {
 		t.Fatalf("Snapshot: %d bytes, %v; want the %d committed", len(s), err, len(snap))
 	}
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"2.full"}) {
-		t.Errorf("snapshot files %v, want [2.full]", files)
+	if chunks := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(chunks, []string{"2.full"}) {
+		t.Errorf("stored chunks %v, want [2.full]", chunks)
 	}
 	if err := b.Ack("hook", "orders", 1); err != nil {
 		t.Fatal(err)
@@ -268,10 +269,27 @@ func TestCommitLarge(t *testing.T) {
 	}
 }
 
-// helperCrash commits c on version base of the store in dir and dies
-// between staging and flip (or, afterFlip, right after the flip, before
-// replaced snapshot files are deleted), as a power cut or SIGKILL would.
-func helperCrash(dir string, base uint64, c *Commit, afterFlip bool) int {
+// crashCase is a commit that a crash helper process dies in.
+type crashCase struct {
+	job       string
+	base      uint64
+	commit    func() *Commit
+	afterFlip bool // die right after the flip, before replaced chunks are deleted; else between staging and flip
+}
+
+// crashCases are the crash helpers TestMain runs, by name.
+var crashCases = map[string]crashCase{
+	"crash":                   {"orders", 1, dyingCommit, false},
+	"crash-delta":             {"orders", 3, dyingDelta, false},
+	"crash-after-flip":        {"orders", 3, dyingCommit, true},
+	"crash-inline":            {"orders", 3, dyingInlineDelta, false},
+	"crash-inline-after-flip": {"orders", 3, dyingInlineFull, true},
+	"crash-stray-parts":       {longJob, 3, dyingInlineFull, true},
+}
+
+// helperCrash commits cc on the store in dir and dies where cc says, as a
+// power cut or SIGKILL would.
+func helperCrash(dir string, cc crashCase) int {
 	b, err := Open(dir, Options{SyncWrites: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -281,12 +299,12 @@ func helperCrash(dir string, base uint64, c *Commit, afterFlip bool) int {
 		os.Exit(3)
 		return nil
 	}
-	if afterFlip {
+	if cc.afterFlip {
 		b.afterFlip = die
 	} else {
 		b.beforeFlip = die
 	}
-	_, err = b.Commit(context.Background(), "orders", base, c)
+	_, err = b.Commit(context.Background(), cc.job, cc.base, cc.commit())
 	fmt.Fprintln(os.Stderr, "commit returned:", err)
 	return 1
 }
@@ -372,8 +390,8 @@ func checkNextCommit(t *testing.T, b *Badger, pending []Event) {
 	if got, err := b.Pending("hook", "orders", 0); err != nil || !equalJSON(got, want) {
 		t.Errorf("Pending after the next commit: %d events, %v; want %d", len(got), err, len(want))
 	}
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"2.full"}) {
-		t.Errorf("snapshot files %v, want [2.full]", files)
+	if chunks := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(chunks, []string{"2.db"}) {
+		t.Errorf("stored chunks %v, want [2.db]", chunks)
 	}
 	for _, k := range chunkKeys(t, b.db, "orders") {
 		var first, last, parts uint64
@@ -401,8 +419,8 @@ func TestCrashBetweenStagingAndFlip(t *testing.T) {
 	// unreferenced.
 	raw := crashCommit(t, dir, "crash")
 	snaps := filepath.Join(dir, snapshotsDir)
-	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"1.full", "2.full"}) {
-		t.Errorf("after the crash snapshot files %v, want [1.full 2.full]", files)
+	if chunks := storedChunks(t, raw, snaps, "orders"); !slices.Equal(chunks, []string{"1.db", "2.full"}) {
+		t.Errorf("after the crash stored chunks %v, want [1.db 2.full]", chunks)
 	}
 	if n := len(chunkKeys(t, raw, "orders")); n < 4 {
 		t.Errorf("after the crash %d chunks are stored, want the base's and the staged ones", n)
@@ -412,8 +430,8 @@ func TestCrashBetweenStagingAndFlip(t *testing.T) {
 	}
 
 	b = openTest(t, dir, Options{})
-	if files := snapshotFiles(t, snaps, "orders"); !slices.Equal(files, []string{"1.full"}) {
-		t.Errorf("Open left snapshot files %v, want [1.full]", files)
+	if chunks := storedChunks(t, b.db, snaps, "orders"); !slices.Equal(chunks, []string{"1.db"}) {
+		t.Errorf("Open left stored chunks %v, want [1.db]", chunks)
 	}
 	if keys := chunkKeys(t, b.db, "orders"); !slices.Equal(keys, []string{"1-3/1"}) {
 		t.Errorf("Open left chunks %v, want [1-3/1]", keys)
@@ -433,8 +451,8 @@ func TestAbortBeforeFlipLeavesNothingVisible(t *testing.T) {
 	b.beforeFlip = nil
 
 	// The orphans are still there (no Open has run) and must not be read.
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.full"}) {
-		t.Fatalf("snapshot files %v, want the orphan 2.full beside 1.full", files)
+	if chunks := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(chunks, []string{"1.db", "2.full"}) {
+		t.Fatalf("stored chunks %v, want the orphan 2.full beside 1.db", chunks)
 	}
 	checkCrashBase(t, b, head, pending)
 	checkNextCommit(t, b, pending)
@@ -450,6 +468,7 @@ func TestOpenRemovesOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.inlineMax = -1 // files only: TestOpenRemovesStrayParts covers inline chunks
 	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: []byte("snap1")}); err != nil {
 		t.Fatal(err)
 	}
@@ -573,8 +592,8 @@ func TestFailedStagingIsRemoved(t *testing.T) {
 				t.Fatalf("Commit = %v, want %s", err, tt.want)
 			}
 			checkCrashBase(t, b, head, pending)
-			if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full"}) {
-				t.Errorf("snapshot files %v left, want [1.full]", files)
+			if chunks := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(chunks, []string{"1.db"}) {
+				t.Errorf("stored chunks %v left, want [1.db]", chunks)
 			}
 			if keys := chunkKeys(t, b.db, "orders"); !slices.Equal(keys, []string{"1-3/1"}) {
 				t.Errorf("chunks %v left, want [1-3/1]", keys)
@@ -586,11 +605,12 @@ func TestFailedStagingIsRemoved(t *testing.T) {
 // TestSnapshotFiles checks that a snapshot lands in one file of its size
 // (and not in Badger), is replaced by the next, and that a file cut short
 // or missing is reported, both by a reader that has it open and by one
-// that opens it.
+// that opens it. The store keeps every chunk in a file.
 func TestSnapshotFiles(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	b := openTest(t, dir, Options{})
+	b.inlineMax = -1
 	big := bytes.Repeat([]byte("0123456789"), 100_000)
 	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: big, Events: newEvents(3, 100), Destinations: []string{"hook"}}); err != nil {
 		t.Fatal(err)

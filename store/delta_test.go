@@ -27,27 +27,28 @@ func loaded(b *Badger, job string, version uint64) string {
 
 // TestSnapshotDeltas commits a snapshot, deltas on it, a commit without
 // either, and a full snapshot that replaces them all, and checks what is
-// read back and what files are stored after each.
+// read back and what chunks are stored after each (an empty inline chunk
+// has no part to show).
 func TestSnapshotDeltas(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	b := openTest(t, dir, Options{})
 	big := bytes.Repeat([]byte("d"), 100_000)
 	steps := []struct {
-		name  string
-		c     *Commit
-		want  string
-		files []string
+		name   string
+		c      *Commit
+		want   string
+		stored []string
 	}{
-		{"full", &Commit{Snapshot: []byte("A")}, "A", []string{"1.full"}},
-		{"delta", &Commit{SnapshotDelta: []byte("d2"), Events: newEvents(2, 50), Destinations: []string{"hook"}}, "A+d2", []string{"1.full", "2.delta"}},
-		{"empty delta", &Commit{SnapshotDelta: []byte{}}, "A+d2+", []string{"1.full", "2.delta", "3.delta"}},
-		{"metadata only", &Commit{ETag: `"e"`}, "A+d2+", []string{"1.full", "2.delta", "3.delta"}},
-		{"large delta", &Commit{SnapshotDelta: big}, "A+d2++" + string(big), []string{"1.full", "2.delta", "3.delta", "5.delta"}},
-		{"full again", &Commit{Snapshot: []byte("B")}, "B", []string{"6.full"}},
-		{"delta on the new one", &Commit{SnapshotDelta: []byte("d7")}, "B+d7", []string{"6.full", "7.delta"}},
-		{"streamed full", &Commit{SnapshotWriter: writeString("C")}, "C", []string{"8.full"}},
-		{"delta on the streamed one", &Commit{SnapshotDelta: []byte("d9")}, "C+d9", []string{"8.full", "9.delta"}},
+		{"full", &Commit{Snapshot: []byte("A")}, "A", []string{"1.db"}},
+		{"delta", &Commit{SnapshotDelta: []byte("d2"), Events: newEvents(2, 50), Destinations: []string{"hook"}}, "A+d2", []string{"1.db", "2.db"}},
+		{"empty delta", &Commit{SnapshotDelta: []byte{}}, "A+d2+", []string{"1.db", "2.db"}},
+		{"metadata only", &Commit{ETag: `"e"`}, "A+d2+", []string{"1.db", "2.db"}},
+		{"large delta", &Commit{SnapshotDelta: big}, "A+d2++" + string(big), []string{"1.db", "2.db", "5.delta"}},
+		{"full again", &Commit{Snapshot: []byte("B")}, "B", []string{"6.db"}},
+		{"delta on the new one", &Commit{SnapshotDelta: []byte("d7")}, "B+d7", []string{"6.db", "7.db"}},
+		{"streamed full", &Commit{SnapshotWriter: writeString("C")}, "C", []string{"8.db"}},
+		{"delta on the streamed one", &Commit{SnapshotDelta: []byte("d9")}, "C+d9", []string{"8.db", "9.db"}},
 	}
 	for i, s := range steps {
 		head, err := b.Commit(ctx, "orders", uint64(i), s.c)
@@ -57,8 +58,8 @@ func TestSnapshotDeltas(t *testing.T) {
 		if got := loaded(b, "orders", head.Version); got != s.want {
 			t.Errorf("%s: LoadSnapshot = %.40q, want %.40q", s.name, got, s.want)
 		}
-		if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, s.files) {
-			t.Errorf("%s: snapshot files %v, want %v", s.name, files, s.files)
+		if stored := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(stored, s.stored) {
+			t.Errorf("%s: stored chunks %v, want %v", s.name, stored, s.stored)
 		}
 	}
 	if _, _, err := b.LoadSnapshot("orders", 8); !errors.Is(err, ErrStale) {
@@ -78,12 +79,9 @@ func TestSnapshotDeltas(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, snapshotsDir, jobDirName("orders"), "00000000000000000009.delta")
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
+	deleteRaw(t, dir, partKey(kindSnapshot, "orders", 9, 0))
 	b = openTest(t, dir, Options{})
-	if want := `error: store: job "orders": open ` + path + `: no such file or directory`; loaded(b, "orders", 9) != want {
+	if want := `error: store: job "orders": snapshot chunk of version 9: part 0 of 1: Key not found`; loaded(b, "orders", 9) != want {
 		t.Errorf("delta missing: %q, want %q", loaded(b, "orders", 9), want)
 	}
 }
@@ -100,7 +98,8 @@ func TestSnapshotDeltaRejected(t *testing.T) {
 }
 
 // deltaBase commits the state the delta crash tests start from: a full
-// snapshot and two deltas (version 3), three events with lane "hook".
+// snapshot and two deltas (version 3), inline unless b keeps every chunk in
+// a file, three events with lane "hook".
 func deltaBase(t *testing.T, b *Badger) Head {
 	t.Helper()
 	ctx := context.Background()
@@ -144,8 +143,8 @@ func checkDeltaBase(t *testing.T, b *Badger, head Head) {
 	if got := loaded(b, "orders", next.Version); got != "A+d2+d3+d4" {
 		t.Errorf("after the next commit LoadSnapshot = %.40q, want A+d2+d3+d4", got)
 	}
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.delta"}) {
-		t.Errorf("snapshot files %v, want [1.full 2.delta 3.delta 4.delta]", files)
+	if stored := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(stored, []string{"1.db", "2.db", "3.db", "4.db"}) {
+		t.Errorf("stored chunks %v, want [1.db 2.db 3.db 4.db]", stored)
 	}
 }
 
@@ -161,16 +160,16 @@ func TestCrashBetweenStagingAndFlipWithDelta(t *testing.T) {
 	}
 
 	raw := crashCommit(t, dir, "crash-delta")
-	if files := snapshotFiles(t, filepath.Join(dir, snapshotsDir), "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.delta"}) {
-		t.Errorf("after the crash snapshot files %v, want the staged 4.delta beside [1.full 2.delta 3.delta]", files)
+	if stored := storedChunks(t, raw, filepath.Join(dir, snapshotsDir), "orders"); !slices.Equal(stored, []string{"1.db", "2.db", "3.db", "4.delta"}) {
+		t.Errorf("after the crash stored chunks %v, want the staged 4.delta beside [1.db 2.db 3.db]", stored)
 	}
 	if err := raw.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	b = openTest(t, dir, Options{})
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta"}) {
-		t.Errorf("Open left snapshot files %v, want [1.full 2.delta 3.delta]", files)
+	if stored := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(stored, []string{"1.db", "2.db", "3.db"}) {
+		t.Errorf("Open left stored chunks %v, want [1.db 2.db 3.db]", stored)
 	}
 	checkDeltaBase(t, b, head)
 }
@@ -184,21 +183,22 @@ func TestAbortBeforeFlipWithDelta(t *testing.T) {
 		t.Fatalf("Commit = %v, want the injected failure", err)
 	}
 	b.beforeFlip = nil
-	if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"1.full", "2.delta", "3.delta", "4.delta"}) {
-		t.Fatalf("snapshot files %v, want the orphan 4.delta beside [1.full 2.delta 3.delta]", files)
+	if stored := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(stored, []string{"1.db", "2.db", "3.db", "4.delta"}) {
+		t.Fatalf("stored chunks %v, want the orphan 4.delta beside [1.db 2.db 3.db]", stored)
 	}
 	checkDeltaBase(t, b, head)
 }
 
 // TestCrashAfterFlip kills a real process right after the flip of a full
-// snapshot that replaces a snapshot and two deltas, before it deletes their
-// files: the commit stands, and Open removes the replaced files.
+// snapshot that replaces a snapshot and two deltas, all files, before it
+// deletes them: the commit stands, and Open removes the replaced files.
 func TestCrashAfterFlip(t *testing.T) {
 	dir := t.TempDir()
 	b, err := Open(dir, Options{Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.inlineMax = -1
 	deltaBase(t, b)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -228,12 +228,14 @@ func TestCrashAfterFlip(t *testing.T) {
 // TestReplacedFilesRemoved: files a full snapshot replaced and could not
 // delete (the process died right after the flip) are removed by the job's
 // next commit, or at Open, whichever comes first; so is anything else in
-// the job's directory that the head does not reference.
+// the job's directory that the head does not reference. The store keeps
+// every chunk in a file.
 func TestReplacedFilesRemoved(t *testing.T) {
 	for _, by := range []string{"commit", "open"} {
 		t.Run(by, func(t *testing.T) {
 			dir := t.TempDir()
 			b := openTest(t, dir, Options{})
+			b.inlineMax = -1
 			deltaBase(t, b) // versions 1, 2, 3
 			died := errors.New("died")
 			b.afterFlip = func() error { return died }
@@ -258,6 +260,7 @@ func TestReplacedFilesRemoved(t *testing.T) {
 					t.Fatal(err)
 				}
 				b = openTest(t, dir, Options{})
+				b.inlineMax = -1
 				if files := snapshotFiles(t, b.snapDir, "orders"); !slices.Equal(files, []string{"4.full"}) {
 					t.Errorf("Open left snapshot files %v, want [4.full]", files)
 				}

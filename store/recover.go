@@ -9,10 +9,13 @@ import (
 
 // Orphans are what an interrupted commit leaves: a snapshot file the head
 // does not reference (staged for a flip that never happened, or replaced
-// by one whose clean-up did not run) and chunk markers and parts beyond the
-// head's LastSeq. Readers never reach them, since they follow the head.
-// They are deleted before each commit, which stages under the same names
-// and must not mix with them, and at Open.
+// by one whose clean-up did not run), chunk markers and parts beyond the
+// head's LastSeq, and the parts of inline snapshot chunks a flip replaced
+// whose deletion did not run. Readers never reach them, since they follow
+// the head. Files and event chunks are deleted before each commit, which
+// stages under the same names and must not mix with them, and at Open;
+// inline parts, which no commit stages, at Open (and by the next commit
+// when a deletion failed, see deleteStrayParts).
 
 // removeOrphans deletes the orphans of job, given its committed head.
 func (b *Badger) removeOrphans(job string, head headRecord) error {
@@ -74,7 +77,8 @@ func orphanKeys(txn *badger.Txn, job string, head headRecord, keys [][]byte) ([]
 }
 
 // recover runs at Open: it removes the orphans of every job, everything
-// stored for jobs whose first commit never completed, and delivered events.
+// stored for jobs that have no head (whose first commit never completed),
+// and delivered events.
 func (b *Badger) recover() error {
 	heads := make(map[string]headRecord)
 	var orphans [][]byte
@@ -89,13 +93,16 @@ func (b *Badger) recover() error {
 				return err
 			}
 			heads[job] = rec
-			orphans, err = orphanKeys(txn, job, rec, orphans)
+			if orphans, err = orphanKeys(txn, job, rec, orphans); err != nil {
+				return err
+			}
+			orphans, err = strayPartKeys(txn, job, rec, orphans)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		for _, kind := range []byte{kindChunk, kindChunkPart} {
+		for _, kind := range []byte{kindChunk, kindChunkPart, kindSnapshot} {
 			err := eachJob(txn, kind, func(job string) error {
 				if _, ok := heads[job]; ok {
 					return nil

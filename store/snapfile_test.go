@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,11 +32,30 @@ func TestJobDirName(t *testing.T) {
 	}
 }
 
-// TestReadSnapshot reads ranges of a full snapshot and a delta, and pins
-// the errors of stale versions and of ranges outside a chunk.
+// TestReadSnapshot reads ranges of a full snapshot and a delta, kept
+// inline or in files, and pins the errors of stale versions and of ranges
+// outside a chunk, the same for both.
 func TestReadSnapshot(t *testing.T) {
+	for _, where := range []string{"inline", "file"} {
+		t.Run(where, func(t *testing.T) {
+			b := openTest(t, t.TempDir(), Options{})
+			if where == "file" {
+				b.inlineMax = -1
+			}
+			testReadSnapshot(t, b)
+			want := []string{"1.db", "2.db"}
+			if where == "file" {
+				want = []string{"1.full", "2.delta"}
+			}
+			if stored := storedChunks(t, b.db, b.snapDir, "orders"); !slices.Equal(stored, want) {
+				t.Errorf("stored chunks %v, want %v", stored, want)
+			}
+		})
+	}
+}
+
+func testReadSnapshot(t *testing.T, b *Badger) {
 	ctx := context.Background()
-	b := openTest(t, t.TempDir(), Options{})
 	if err := b.ReadSnapshot("orders", 0, 0, nil, 0); err == nil ||
 		err.Error() != `store: job "orders": snapshot version 0 has 0 chunks, no chunk 0` {
 		t.Errorf("ReadSnapshot of a job never committed: %v", err)
@@ -92,7 +112,7 @@ func TestReadSnapshot(t *testing.T) {
 // TestReadSnapshotHandles follows the open files through commits: a reader
 // loads them once (a read then allocates nothing: no Badger transaction),
 // a delta adds one, a full snapshot closes the ones it replaces, and Close
-// closes the rest.
+// closes the rest. The store keeps every chunk in a file.
 func TestReadSnapshotHandles(t *testing.T) {
 	ctx := context.Background()
 	b, err := Open(t.TempDir(), Options{Logger: discard})
@@ -100,6 +120,7 @@ func TestReadSnapshotHandles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	b.inlineMax = -1
 	if _, err := b.Commit(ctx, "orders", 0, &Commit{Snapshot: []byte("AAAA")}); err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +203,25 @@ func TestSnapshotWriterStreams(t *testing.T) {
 }
 
 // TestReadSnapshotDuringCommits reads a job's snapshot from several
-// goroutines while commits alternate full snapshots and deltas: every read
+// goroutines while commits alternate full snapshots and deltas, inline
+// (through a cache too small to hold them all) or in files: every read
 // either returns the bytes of the head it was asked for or ErrStale.
 func TestReadSnapshotDuringCommits(t *testing.T) {
+	for _, where := range []string{"inline", "file"} {
+		t.Run(where, func(t *testing.T) {
+			b := openTest(t, t.TempDir(), Options{})
+			if where == "file" {
+				b.inlineMax = -1
+			}
+			b.cache.limit = 6 << 10
+			testReadDuringCommits(t, b)
+		})
+	}
+}
+
+func testReadDuringCommits(t *testing.T, b *Badger) {
 	const commits, readers = 200, 4
 	ctx := context.Background()
-	b := openTest(t, t.TempDir(), Options{})
 	// Version v carries a full snapshot when odd, a delta when even; each
 	// starts with its kind and version.
 	content := func(v uint64) string {
