@@ -27,6 +27,8 @@ const (
 	ReasonTooLarge  Reason = "too_large" // the body is over the limit
 	ReasonTransport Reason = "transport" // connection, TLS or protocol failure
 	ReasonCanceled  Reason = "canceled"  // the caller cancelled the context
+	ReasonAuth      Reason = "auth"      // the OAuth2 token endpoint gave no token
+	ReasonResponse  Reason = "response"  // a page cannot be read or merged as the pagination says
 )
 
 // Error is a failed poll. Its message names the method and the redacted URL
@@ -70,9 +72,17 @@ type failer struct {
 	method  string
 	url     string // redacted
 	timeout time.Duration
+	limit   int64  // the poll's body limit
+	page    int    // the page being fetched in a paginated poll, else 0
+	token   string // the OAuth2 access token sent, if any
 }
 
+// fail builds an Error. In a paginated poll the detail starts with the
+// page, since Error.URL is the job's URL, not the page's.
 func (f failer) fail(reason Reason, detail string, err error) *Error {
+	if f.page > 0 {
+		detail = "page " + strconv.Itoa(f.page) + ": " + detail
+	}
 	return &Error{Reason: reason, Method: f.method, URL: f.url, Detail: detail, Err: err}
 }
 
@@ -83,6 +93,12 @@ func (f failer) transport(phase string, err error) *Error {
 	// A *url.Error quotes the full URL, credentials included: keep its cause.
 	if uerr, ok := errors.AsType[*url.Error](err); ok {
 		err = uerr.Err
+	}
+	// Go's transport names its own internals when the connection fails
+	// before any answer ("readLoopPeekFailLocked: remote error: tls:
+	// certificate required"): the cause alone is what a user can act on.
+	if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), "readLoopPeekFailLocked: ") {
+		err = inner
 	}
 	switch {
 	case errors.Is(f.parent.Err(), context.Canceled):
@@ -98,18 +114,20 @@ func (f failer) transport(phase string, err error) *Error {
 	return f.fail(ReasonTransport, err.Error(), err)
 }
 
-func (f failer) tooLarge(limit int64) *Error {
-	return f.fail(ReasonTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes (max_body_size)", limit), nil)
+// tooLarge reports a body over the poll's limit, which in a paginated
+// poll bounds all pages together: their merged document is what is held.
+func (f failer) tooLarge() *Error {
+	if f.page > 0 {
+		return f.fail(ReasonTooLarge, fmt.Sprintf("the pages exceed the limit of %d bytes together (max_body_size)", f.limit), nil)
+	}
+	return f.fail(ReasonTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes (max_body_size)", f.limit), nil)
 }
 
 // status reports a non-2xx answer with the start of its body, which often
 // says why ("maintenance until 02:00", "invalid api key").
 func (f failer) status(resp *http.Response) *Error {
 	code := resp.StatusCode
-	detail := "status " + strconv.Itoa(code)
-	if text := http.StatusText(code); text != "" {
-		detail += " " + text
-	}
+	detail := statusDetail(code)
 	secrets := f.secrets()
 	// Reading past maxSnippet by the longest secret lets a secret that
 	// straddles the cut be scrubbed whole rather than leak its first bytes.
@@ -125,7 +143,46 @@ func (f failer) status(resp *http.Response) *Error {
 	}
 	e := f.fail(ReasonStatus, detail, nil)
 	e.Status = code
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
 	return e
+}
+
+// maxRetryAfter bounds a Retry-After so that no answer overflows a
+// Duration; the scheduler caps the wait much lower.
+const maxRetryAfter = 1 << 30 * time.Second
+
+// retryAfter parses a Retry-After value (RFC 9110 section 10.2.3): a
+// number of seconds or an HTTP date, which is turned into the wait from
+// now. Anything else, and a date in the past, is no wait.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if strings.Trim(v, "0123456789") == "" {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter // only digits: too many for an int64
+		}
+		return time.Duration(secs) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	return min(max(t.Sub(now), 0), maxRetryAfter)
+}
+
+// statusDetail names a status by its code and standard text, never by the
+// reason phrase the source sent.
+func statusDetail(code int) string {
+	detail := "status " + strconv.Itoa(code)
+	if text := http.StatusText(code); text != "" {
+		detail += " " + text
+	}
+	return detail
 }
 
 // secrets lists the credentials a source might echo in an error body: the
@@ -138,6 +195,10 @@ func (f failer) secrets() []string {
 			out = append(out, s)
 		}
 	}
+	for _, s := range f.req.Auth.secrets() {
+		add(s)
+	}
+	add(f.token)
 	if u, err := url.Parse(f.req.URL); err == nil {
 		if u.User != nil {
 			add(u.User.Username())

@@ -1,8 +1,10 @@
 package poller
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSnippetText(t *testing.T) {
@@ -42,5 +44,84 @@ func TestSnippetText(t *testing.T) {
 				t.Errorf("snippet of %d bytes, want at most %d", len(got), maxSnippet)
 			}
 		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		value string
+		want  time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"120", 120 * time.Second},
+		{" 7 ", 7 * time.Second},
+		{"Sun, 01 Mar 2026 12:02:30 GMT", 150 * time.Second},
+		{"Sunday, 01-Mar-26 12:00:10 GMT", 10 * time.Second},
+		{"Sun Mar  1 12:00:05 2026", 5 * time.Second},
+		{"Sun, 01 Mar 2026 11:00:00 GMT", 0}, // in the past
+		{"-5", 0},
+		{"1.5", 0},
+		{"soon", 0},
+		{"99999999999999999999", maxRetryAfter},
+		{"9223372036", maxRetryAfter},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.value, now); got != tt.want {
+			t.Errorf("retryAfter(%q) = %v, want %v", tt.value, got, tt.want)
+		}
+	}
+}
+
+// TestPollRetryAfter: a 429 or 503 hands the source's Retry-After to the
+// scheduler; other statuses do not, whatever they send.
+func TestPollRetryAfter(t *testing.T) {
+	tests := []struct {
+		name       string
+		code       int
+		retryAfter string
+		want       time.Duration
+	}{
+		{name: "429 seconds", code: 429, retryAfter: "120", want: 120 * time.Second},
+		{name: "503 seconds", code: 503, retryAfter: "30", want: 30 * time.Second},
+		{name: "429 without", code: 429},
+		{name: "503 unparsable", code: 503, retryAfter: "later"},
+		{name: "500 ignored", code: 500, retryAfter: "120"},
+		{name: "301 ignored", code: 301, retryAfter: "120"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
+				}
+				w.WriteHeader(tt.code)
+			})
+			perr := pollErr(t, New(nil), t.Context(), Request{URL: srv.URL})
+			if perr.RetryAfter != tt.want || perr.Status != tt.code {
+				t.Errorf("RetryAfter, Status = %v, %d; want %v, %d", perr.RetryAfter, perr.Status, tt.want, tt.code)
+			}
+		})
+	}
+}
+
+// TestPollRetryAfterDate: an HTTP date becomes the wait from the answer
+// on, to the second the date is written in.
+func TestPollRetryAfterDate(t *testing.T) {
+	t.Parallel()
+	sentc := make(chan time.Time, 1)
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		sent := time.Now().Truncate(time.Second).Add(90 * time.Second)
+		sentc <- sent
+		w.Header().Set("Retry-After", sent.UTC().Format(http.TimeFormat))
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	perr := pollErr(t, New(nil), t.Context(), Request{URL: srv.URL})
+	after, sent := time.Now(), <-sentc
+	// RetryAfter was computed between the answer and now.
+	if lo, hi := sent.Sub(after), 90*time.Second; perr.RetryAfter < lo || perr.RetryAfter > hi {
+		t.Errorf("RetryAfter = %v, want within [%v, %v]", perr.RetryAfter, lo, hi)
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // DefaultMaxBodyBytes bounds a source response when the job sets no limit.
@@ -32,10 +34,10 @@ type Request struct {
 	URL          string
 	Header       http.Header
 	Body         []byte
-	Timeout      time.Duration // whole request, body included; 0 means DefaultTimeout
-	MaxBodyBytes int64         // 0 means DefaultMaxBodyBytes
-	ETag         string        // sent as If-None-Match when set
-	LastModified string        // sent as If-Modified-Since when set
+	Timeout      time.Duration // whole poll: token, every page, bodies; 0 means DefaultTimeout
+	MaxBodyBytes int64         // decoded bytes, all pages together; 0 means DefaultMaxBodyBytes
+	ETag         string        // sent as If-None-Match when set, byte for byte (W/ included); never with Pagination
+	LastModified string        // sent as If-Modified-Since when set; never with Pagination
 
 	Auth       Auth       // credentials sent with every request of the poll
 	TLS        *TLS       // client certificate and trusted CAs for the source; nil: system defaults
@@ -78,7 +80,7 @@ type TLS struct {
 // is compared; a failure on any page fails the whole poll.
 type Pagination struct {
 	Type       string // "" (one request), "link", "cursor", "page" or "offset"
-	ItemsPath  string // the job's items path, where each page's items are
+	ItemsPath  string // where each page's items are, in the raw page (as differ.ParseItemsPath); "": the page is the array
 	CursorPath string // cursor: where the next cursor is in a page (empty or null: last page)
 	Param      string // cursor, page or offset: the query parameter to set
 	SizeParam  string // page or offset: the page size parameter (optional)
@@ -100,38 +102,33 @@ type Response struct {
 	Duration     time.Duration
 }
 
-// Poller sends polls through one shared HTTP client.
+// Poller sends polls through one shared HTTP client. It keeps what polls
+// share: one client per distinct TLS setting and the OAuth2 tokens. It is
+// safe for concurrent use.
 type Poller struct {
 	client *http.Client
+	// base is the transport cloned for each TLS setting, nil when the
+	// client's transport is not an *http.Transport.
+	base *http.Transport
+
+	mu         sync.Mutex
+	tlsClients map[TLS]*http.Client
+	tokens     map[tokenKey]*tokenEntry
 }
 
 // New returns a Poller that sends through client, or through a client built
-// for polling (see NewTransport) when client is nil.
+// for polling (see NewTransport) when client is nil. A poll with TLS
+// settings goes through a clone of client's transport, which must then be
+// an *http.Transport.
 func New(client *http.Client) *Poller {
 	if client == nil {
 		client = &http.Client{Transport: NewTransport()}
 	}
-	return &Poller{client: client}
-}
-
-// NewTransport returns the transport of the default client: connections are
-// kept alive between polls of the same host, every network phase has its own
-// bound, and no proxy is taken from the environment, because a sidecar
-// polling an API next to it must not be silently routed elsewhere by an
-// HTTP_PROXY meant for other programs.
-func NewTransport() *http.Transport {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           64,
-		MaxIdleConnsPerHost:    8,
-		IdleConnTimeout:        90 * time.Second,
-		TLSHandshakeTimeout:    10 * time.Second,
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
+	base, _ := client.Transport.(*http.Transport)
+	if client.Transport == nil {
+		base, _ = http.DefaultTransport.(*http.Transport)
 	}
+	return &Poller{client: client, base: base, tlsClients: map[TLS]*http.Client{}, tokens: map[tokenKey]*tokenEntry{}}
 }
 
 // errPollTimeout is the cause of the per-poll deadline, which tells the
@@ -143,16 +140,29 @@ var errPollTimeout = errors.New("poll timeout")
 const (
 	phaseResponse = "waiting for the response"
 	phaseBody     = "reading the body"
+	phaseToken    = "fetching the oauth2 token"
 )
 
-// Poll sends req and returns the response of a successful poll. A failed
-// poll (a non-2xx status other than 304, a timeout, a body over the limit, a
-// transport failure or a cancelled ctx) returns an *Error. Any other error
+// Poll sends req and returns the response of a successful poll: for a
+// paginated source, every page merged into one document. A failed poll (a
+// non-2xx status other than 304, a timeout, a body over the limit, a
+// transport failure, an OAuth2 token that could not be had, a page that
+// cannot be merged, or a cancelled ctx) returns an *Error. Any other error
 // means req itself is invalid, which config validation should have caught.
+//
+// The timeout and the body limit bound the whole poll, every page and the
+// token request included, because the scheduler budgets a poll, not a
+// request.
 func (p *Poller) Poll(ctx context.Context, req Request) (*Response, error) {
-	hreq, err := newHTTPRequest(req)
+	paginated := req.Pagination.Type != ""
+	// Conditional requests only without pagination: an unchanged first
+	// page says nothing about the others.
+	hreq, err := newHTTPRequest(req, req.URL, !paginated)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkRequest(req); err != nil {
+		return nil, fmt.Errorf("poll %s %s: %w", hreq.Method, RedactURL(req.URL), err)
 	}
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -162,66 +172,130 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Response, error) {
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	f := failer{parent: ctx, req: req, method: hreq.Method, url: RedactURL(req.URL), timeout: timeout}
+	f := failer{parent: ctx, req: req, method: hreq.Method, url: RedactURL(req.URL), timeout: timeout, limit: limit}
 
 	start := time.Now()
 	pctx, cancel := context.WithTimeoutCause(ctx, timeout, errPollTimeout)
 	defer cancel()
 	f.pctx = pctx
 
-	resp, err := p.client.Do(hreq.WithContext(pctx))
+	s := &poll{p: p, ctx: pctx, req: req, f: f, limit: limit}
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
+	var out *Response
+	if paginated {
+		out, err = s.paginate()
+	} else {
+		out, err = s.single(hreq)
+	}
 	if err != nil {
-		return nil, f.transport(phaseResponse, err)
+		return nil, err
 	}
-	defer resp.Body.Close()
-
-	out := &Response{
-		Status:       resp.StatusCode,
-		ContentType:  resp.Header.Get("Content-Type"),
-		ETag:         resp.Header.Get("ETag"),
-		LastModified: resp.Header.Get("Last-Modified"),
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotModified:
-		// A 304 has no body by definition, so there is nothing to read.
-		out.NotModified = true
-		out.Duration = time.Since(start)
-		return out, nil
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return nil, f.status(resp)
-	case resp.ContentLength > limit:
-		// The source announced more than we accept: fail before reading.
-		return nil, f.tooLarge(limit)
-	}
-
-	// Reading one byte past the limit is how an overlong body is told apart
-	// from one of exactly limit bytes without reading the rest of it.
-	body, err := readBody(resp, limit)
-	if err != nil {
-		return nil, f.transport(phaseBody, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, f.tooLarge(limit)
-	}
-	out.Body = body
 	out.Duration = time.Since(start)
 	return out, nil
 }
 
-// newHTTPRequest builds the request of one poll, without its context.
-func newHTTPRequest(req Request) (*http.Request, error) {
+// poll is one poll in flight.
+type poll struct {
+	p      *Poller
+	ctx    context.Context // the caller's context with the poll's deadline
+	req    Request
+	f      failer
+	client *http.Client
+	limit  int64    // body bytes the poll may still read
+	jobURL *url.URL // the job's URL, parsed, in a paginated poll
+
+	// token is the OAuth2 token the poll sends, from entry.
+	token *oauth2.Token
+	entry *tokenEntry
+}
+
+// prepare picks the client for the poll's TLS setting and gets its OAuth2
+// token.
+func (s *poll) prepare() *Error {
+	client, err := s.p.clientFor(s.req.TLS)
+	if err != nil {
+		return s.f.fail(ReasonTransport, err.Error(), err)
+	}
+	s.client = guardRedirects(client, s.req.Auth)
+	if s.req.Auth.OAuth2 != nil {
+		return s.fetchToken()
+	}
+	return nil
+}
+
+// single is a poll of one request.
+func (s *poll) single(hreq *http.Request) (*Response, error) {
+	resp, body, err := s.send(hreq, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{
+		Status:       resp.StatusCode,
+		Body:         body,
+		ContentType:  resp.Header.Get("Content-Type"),
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
+		NotModified:  resp.StatusCode == http.StatusNotModified,
+	}, nil
+}
+
+// send sends one request of the poll with its credentials and returns the
+// answer, its body read and closed. A 304 counts as success only when
+// notModifiedOK; its body, which it has none of by definition, is not
+// read.
+func (s *poll) send(hreq *http.Request, notModifiedOK bool) (*http.Response, []byte, error) {
+	s.authorize(hreq)
+	resp, err := s.client.Do(hreq.WithContext(s.ctx))
+	if err != nil {
+		return nil, nil, s.f.transport(phaseResponse, err)
+	}
+	defer resp.Body.Close()
+
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotModified && notModifiedOK:
+		drain(resp)
+		return resp, nil, nil
+	case code < 200 || code > 299:
+		if code == http.StatusUnauthorized {
+			s.dropToken()
+		}
+		perr := s.f.status(resp)
+		drain(resp)
+		return nil, nil, perr
+	}
+	body, err := readBody(resp, s.limit)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, nil, s.f.tooLarge()
+	case err != nil:
+		if eerr, ok := errors.AsType[*encodingError](err); ok {
+			return nil, nil, s.f.fail(ReasonResponse, eerr.Error(), nil)
+		}
+		return nil, nil, s.f.transport(phaseBody, err)
+	}
+	drain(resp)
+	s.limit -= int64(len(body))
+	return resp, body, nil
+}
+
+// newHTTPRequest builds one request of the poll req to rawURL, without its
+// context and credentials. The validators for a conditional request are
+// sent when conditional is set.
+func newHTTPRequest(req Request, rawURL string, conditional bool) (*http.Request, error) {
 	method := strings.ToUpper(req.Method)
 	switch method {
 	case "":
 		method = http.MethodGet
 	case http.MethodGet, http.MethodPost:
 	default:
-		return nil, fmt.Errorf("poll %s: method %q is not GET or POST", RedactURL(req.URL), req.Method)
+		return nil, fmt.Errorf("poll %s: method %q is not GET or POST", RedactURL(rawURL), req.Method)
 	}
-	u, err := url.Parse(req.URL)
+	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// The url.Parse error quotes the raw URL, credentials included.
-		return nil, fmt.Errorf("poll %s %s: URL must be absolute http:// or https://", method, RedactURL(req.URL))
+		return nil, fmt.Errorf("poll %s %s: URL must be absolute http:// or https://", method, RedactURL(rawURL))
 	}
 
 	var body io.Reader
@@ -230,9 +304,9 @@ func newHTTPRequest(req Request) (*http.Request, error) {
 	}
 	// NewRequest rather than NewRequestWithContext: Poll attaches the context
 	// that carries its own deadline.
-	hreq, err := http.NewRequest(method, req.URL, body)
+	hreq, err := http.NewRequest(method, rawURL, body)
 	if err != nil {
-		return nil, fmt.Errorf("poll %s %s: %w", method, RedactURL(req.URL), errors.Unwrap(err))
+		return nil, fmt.Errorf("poll %s %s: %w", method, RedactURL(rawURL), errors.Unwrap(err))
 	}
 	if req.Header != nil {
 		hreq.Header = req.Header.Clone()
@@ -242,39 +316,29 @@ func newHTTPRequest(req Request) (*http.Request, error) {
 		hreq.Host = host
 		hreq.Header.Del("Host")
 	}
-	// The transport only decodes gzip that it asked for itself; an explicit
-	// Accept-Encoding would hand compressed bytes to the differ.
-	hreq.Header.Del("Accept-Encoding")
+	// The poller decodes the body itself (see readBody): a job's own
+	// Accept-Encoding could ask for an encoding it cannot read.
+	hreq.Header.Set("Accept-Encoding", acceptEncoding)
 	if hreq.Header.Get("User-Agent") == "" {
 		hreq.Header.Set("User-Agent", UserAgent)
 	}
 	if len(req.Body) > 0 && hreq.Header.Get("Content-Type") == "" {
 		hreq.Header.Set("Content-Type", "application/json")
 	}
-	if req.ETag != "" {
+	if conditional && req.ETag != "" {
 		hreq.Header.Set("If-None-Match", req.ETag)
 	}
-	if req.LastModified != "" {
+	if conditional && req.LastModified != "" {
 		hreq.Header.Set("If-Modified-Since", req.LastModified)
 	}
 	return hreq, nil
 }
 
-// readBody reads at most limit+1 bytes of the body. With a Content-Length
-// (never above limit here) the buffer is allocated once at that size:
-// io.ReadAll's growing buffer costs twice the memory and three times the
-// time on a 22 MB body. A gzip response has no usable length (Go removes
-// it when it decodes), so it takes the growing path.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	r := io.LimitReader(resp.Body, limit+1)
-	if resp.ContentLength <= 0 {
-		return io.ReadAll(r)
+// checkRequest validates what newHTTPRequest does not: the credentials
+// and the pagination.
+func checkRequest(req Request) error {
+	if err := req.Auth.check(); err != nil {
+		return err
 	}
-	var buf bytes.Buffer
-	// bytes.MinRead more than announced: ReadFrom wants that much room
-	// before each read, the last one included (the one that sees EOF), and
-	// would otherwise double the buffer at the very end.
-	buf.Grow(int(resp.ContentLength) + bytes.MinRead)
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	return req.Pagination.check()
 }
