@@ -18,6 +18,11 @@ type Metrics struct {
 	pollDuration *prometheus.HistogramVec
 	changes      *prometheus.CounterVec
 	held         *prometheus.CounterVec
+
+	deliveries      *prometheus.CounterVec
+	deliveryLatency *prometheus.HistogramVec
+	skipped         *prometheus.CounterVec
+	health          *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them, with the Go runtime
@@ -31,7 +36,7 @@ func NewMetrics() *Metrics {
 		}, []string{"job", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pollhook_poll_failures_total",
-			Help: "Failed polls by job and reason (status, timeout, too_large, transport, canceled, response, store).",
+			Help: "Failed polls by job and reason (status, timeout, too_large, transport, canceled, auth, response, store).",
 		}, []string{"job", "reason"}),
 		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "pollhook_poll_duration_seconds",
@@ -46,8 +51,26 @@ func NewMetrics() *Metrics {
 			Name: "pollhook_held_polls_total",
 			Help: "Polls whose changes the guard held as suspicious (mass deletion or change).",
 		}, []string{"job"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_deliveries_total",
+			Help: "Webhook requests by destination and result (delivered, failed, paused, dead_lettered); a batch is one request.",
+		}, []string{"destination", "result"}),
+		deliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pollhook_delivery_latency_seconds",
+			Help:    "Time from the commit of a change to the receiver's 2xx (for a batch, of its oldest event).",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
+		}, []string{"destination"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_skipped_ticks_total",
+			Help: "Scheduled polls not run, by job and reason (running, concurrency, host_rate, backoff).",
+		}, []string{"job", "reason"}),
+		health: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_source_health_events_total",
+			Help: "source.down and source.recovered events committed, by job and type.",
+		}, []string{"job", "type"}),
 	}
-	m.Registry.MustRegister(m.polls, m.failures, m.pollDuration, m.changes, m.held,
+	m.Registry.MustRegister(m.polls, m.failures, m.pollDuration, m.changes, m.held, m.deliveries, m.deliveryLatency,
+		m.skipped, m.health,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -65,6 +88,15 @@ func (m *Metrics) ObservePoll(o scheduler.Outcome) {
 	for typ, n := range o.ByType {
 		m.changes.WithLabelValues(o.Job, typ).Add(float64(n))
 	}
+	if o.Health != "" {
+		m.health.WithLabelValues(o.Job, o.Health).Inc()
+	}
+}
+
+// ObserveSkipped counts a scheduled poll that did not run
+// (scheduler.Options.Skipped).
+func (m *Metrics) ObserveSkipped(job, reason string) {
+	m.skipped.WithLabelValues(job, reason).Inc()
 }
 
 // Handler serves the registry in the Prometheus exposition format.

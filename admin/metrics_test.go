@@ -20,9 +20,13 @@ func TestObservePoll(t *testing.T) {
 		{Job: "stock", Result: scheduler.ResultFailed, Reason: "response", Err: errors.New(`item 1: key field "id" is missing`), Duration: time.Millisecond},
 		{Job: "stock", Result: scheduler.ResultHeld, Duration: time.Millisecond},
 		{Job: "stock", Result: scheduler.ResultHeld, Duration: time.Millisecond},
+		{Job: "stock", Result: scheduler.ResultFailed, Reason: "status", Err: errors.New("503"), Health: scheduler.TypeSourceDown, Duration: time.Millisecond},
 	} {
 		m.ObservePoll(o)
 	}
+	m.ObserveSkipped("stock", scheduler.SkipBackoff)
+	m.ObserveSkipped("stock", scheduler.SkipBackoff)
+	m.ObserveSkipped("orders", scheduler.SkipRunning)
 	want := `
 # HELP pollhook_changes_total Committed change events by job and type.
 # TYPE pollhook_changes_total counter
@@ -31,20 +35,29 @@ pollhook_changes_total{job="orders",type="item.deleted"} 1
 # HELP pollhook_held_polls_total Polls whose changes the guard held as suspicious (mass deletion or change).
 # TYPE pollhook_held_polls_total counter
 pollhook_held_polls_total{job="stock"} 2
-# HELP pollhook_poll_failures_total Failed polls by job and reason (status, timeout, too_large, transport, canceled, response, store).
+# HELP pollhook_poll_failures_total Failed polls by job and reason (status, timeout, too_large, transport, canceled, auth, response, store).
 # TYPE pollhook_poll_failures_total counter
 pollhook_poll_failures_total{job="orders",reason="timeout"} 1
 pollhook_poll_failures_total{job="stock",reason="response"} 1
+pollhook_poll_failures_total{job="stock",reason="status"} 1
 # HELP pollhook_polls_total Polls by job and result (failed, not_modified, unchanged, baseline, held, no_change, changed).
 # TYPE pollhook_polls_total counter
 pollhook_polls_total{job="orders",result="baseline"} 1
 pollhook_polls_total{job="orders",result="changed"} 1
 pollhook_polls_total{job="orders",result="failed"} 1
-pollhook_polls_total{job="stock",result="failed"} 1
+pollhook_polls_total{job="stock",result="failed"} 2
 pollhook_polls_total{job="stock",result="held"} 2
+# HELP pollhook_skipped_ticks_total Scheduled polls not run, by job and reason (running, concurrency, host_rate, backoff).
+# TYPE pollhook_skipped_ticks_total counter
+pollhook_skipped_ticks_total{job="orders",reason="running"} 1
+pollhook_skipped_ticks_total{job="stock",reason="backoff"} 2
+# HELP pollhook_source_health_events_total source.down and source.recovered events committed, by job and type.
+# TYPE pollhook_source_health_events_total counter
+pollhook_source_health_events_total{job="stock",type="source.down"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
-		"pollhook_changes_total", "pollhook_held_polls_total", "pollhook_poll_failures_total", "pollhook_polls_total"); err != nil {
+		"pollhook_changes_total", "pollhook_held_polls_total", "pollhook_poll_failures_total", "pollhook_polls_total",
+		"pollhook_skipped_ticks_total", "pollhook_source_health_events_total"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(m.pollDuration); n != 2 {

@@ -25,6 +25,7 @@ import (
 type Config struct {
 	Server       Server                  `yaml:"server"`
 	Store        Store                   `yaml:"store"`
+	Limits       Limits                  `yaml:"limits"`
 	Destinations map[string]*Destination `yaml:"destinations"`
 	Jobs         []*Job                  `yaml:"jobs"`
 }
@@ -32,7 +33,7 @@ type Config struct {
 // Server configures the HTTP listener for health, metrics and admin.
 type Server struct {
 	Listen         string `yaml:"listen"`           // default ":8080"
-	AdminToken     Secret `yaml:"admin_token"`      // optional in this version
+	AdminToken     Secret `yaml:"admin_token"`      // optional; without it the admin API refuses every request
 	AdminTokenFile string `yaml:"admin_token_file"` // read into AdminToken; relative to the config file
 }
 
@@ -40,6 +41,19 @@ type Server struct {
 type Store struct {
 	Path       string `yaml:"path"`        // default "./data"
 	SyncWrites *bool  `yaml:"sync_writes"` // default true: every commit is fsynced
+}
+
+// Limits bound the load pollhook puts on its sources, across all jobs.
+type Limits struct {
+	// MaxConcurrentPolls caps the polls in flight at once; 0 (unset): no cap.
+	MaxConcurrentPolls int       `yaml:"max_concurrent_polls"`
+	PerHost            *HostRate `yaml:"per_host,omitempty"` // nil: no per-host limit
+}
+
+// HostRate is a token bucket shared by the jobs that poll one host.
+type HostRate struct {
+	Rate  float64 `yaml:"rate"`  // polls per second, may be fractional
+	Burst int     `yaml:"burst"` // polls allowed at once after a quiet spell; default 1
 }
 
 // Destination is one webhook receiver.
@@ -115,6 +129,75 @@ type Job struct {
 	Guard        Guard    `yaml:"guard"`
 	Events       []string `yaml:"events"` // created | updated | deleted | changed; default all
 	Destinations []string `yaml:"destinations"`
+
+	Auth       *Auth       `yaml:"auth,omitempty"`       // credentials for the source; nil: none
+	TLS        *TLS        `yaml:"tls,omitempty"`        // client certificate and CAs; nil: system defaults
+	Pagination *Pagination `yaml:"pagination,omitempty"` // how to fetch every page; nil: one request
+	Backoff    Backoff     `yaml:"backoff"`
+	// NotifySourceHealth sends source.down after DownAfter failed polls in
+	// a row and source.recovered at the next successful one.
+	NotifySourceHealth bool `yaml:"notify_source_health"`
+	DownAfter          int  `yaml:"down_after"` // default 3
+}
+
+// Auth is how a job authenticates to its source: exactly one kind is set.
+type Auth struct {
+	Bearer     Secret      `yaml:"bearer"`      // Authorization: Bearer <token>
+	BearerFile string      `yaml:"bearer_file"` // read into Bearer; relative to the config file
+	Basic      *BasicAuth  `yaml:"basic,omitempty"`
+	Header     *HeaderAuth `yaml:"header,omitempty"`
+	OAuth2     *OAuth2     `yaml:"oauth2,omitempty"`
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"` // read into Password; relative to the config file
+}
+
+// HeaderAuth sends a credential (an API key) in a header of its own.
+type HeaderAuth struct {
+	Name      string `yaml:"name"`
+	Value     Secret `yaml:"value"`
+	ValueFile string `yaml:"value_file"` // read into Value; relative to the config file
+}
+
+// OAuth2 is the OAuth 2.0 client credentials grant.
+type OAuth2 struct {
+	TokenURL         string   `yaml:"token_url"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     Secret   `yaml:"client_secret"`
+	ClientSecretFile string   `yaml:"client_secret_file"` // read into ClientSecret; relative to the config file
+	Scopes           []string `yaml:"scopes"`
+}
+
+// TLS configures TLS to a job's source. Relative file names are resolved
+// against the config file's directory when it is loaded, so the fields
+// hold paths that work from any working directory.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`   // PEM CA certificates trusted instead of the system's
+	CertFile           string `yaml:"cert_file"` // PEM client certificate (mTLS), with KeyFile
+	KeyFile            string `yaml:"key_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // for tests against broken sources only
+}
+
+// Pagination says how a job fetches every page of its source; the pages'
+// items are merged before they are compared.
+type Pagination struct {
+	Type       string `yaml:"type"`        // link | cursor | page | offset
+	CursorPath string `yaml:"cursor_path"` // cursor: where a page names the next cursor
+	Param      string `yaml:"param"`       // cursor, page, offset: the query parameter set for each page
+	SizeParam  string `yaml:"size_param"`  // page, offset: the page size parameter (optional)
+	Size       int    `yaml:"size"`        // page, offset: the page size; a shorter page is the last
+	MaxPages   int    `yaml:"max_pages"`   // default 100
+}
+
+// Backoff slows a job down while its source keeps failing.
+type Backoff struct {
+	// Max is the longest wait after a failed poll (and for a Retry-After);
+	// default 10 times the job's interval.
+	Max Duration `yaml:"max"`
 }
 
 // Response says how a job's responses are read.
@@ -188,6 +271,12 @@ func (c *Config) Redacted() ([]byte, error) {
 	for i, j := range c.Jobs {
 		jc := *j
 		jc.Request.URL = poller.RedactURL(j.Request.URL)
+		if j.Auth != nil && j.Auth.OAuth2 != nil {
+			// Copies, so that the Config itself keeps its URL.
+			a, o := *j.Auth, *j.Auth.OAuth2
+			o.TokenURL = poller.RedactURL(o.TokenURL)
+			a.OAuth2, jc.Auth = &o, &a
+		}
 		r.Jobs[i] = &jc
 	}
 	return yaml.Marshal(&r)

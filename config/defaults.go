@@ -3,6 +3,9 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/pollhook/pollhook/poller"
+	"github.com/pollhook/pollhook/scheduler"
 )
 
 // Default values. The configuration reference (README) lists the same.
@@ -26,6 +29,13 @@ const (
 	defaultMaxBodySize        = ByteSize(10 << 20)
 	defaultMaxDeletedRatio    = 0.5
 	defaultConfirmPolls       = 3
+	defaultMaxPages           = poller.DefaultMaxPages
+	defaultDownAfter          = 3
+	defaultHostBurst          = 1
+	// defaultBackoffFactor times the job's interval is the default
+	// backoff.max: long enough to spare a struggling source, short enough
+	// that its recovery is seen within a few intervals.
+	defaultBackoffFactor = 10
 )
 
 // applyDefaults fills in every value the file left out; it is the one place
@@ -37,6 +47,9 @@ const (
 func applyDefaults(c *Config, t *tracker) {
 	def(t, "server.listen", &c.Server.Listen, defaultListen)
 	def(t, "store.path", &c.Store.Path, defaultStorePath)
+	if c.Limits.PerHost != nil {
+		def(t, "limits.per_host.burst", &c.Limits.PerHost.Burst, defaultHostBurst)
+	}
 	if c.Store.SyncWrites == nil {
 		sync := true // every commit fsynced: a crash loses no acknowledged poll
 		c.Store.SyncWrites = &sync
@@ -85,6 +98,14 @@ func applyDefaults(c *Config, t *tracker) {
 			events = []string{"created", "updated", "deleted"}
 		}
 		def(t, p+".events", &j.Events, events)
+		def(t, p+".down_after", &j.DownAfter, defaultDownAfter)
+		if j.Pagination != nil {
+			def(t, p+".pagination.max_pages", &j.Pagination.MaxPages, defaultMaxPages)
+		}
+		// An invalid schedule gets no default; validation reports it.
+		if sched, err := scheduler.ParseSchedule(j.Schedule); err == nil {
+			def(t, p+".backoff.max", &j.Backoff.Max, Duration(defaultBackoffFactor*scheduler.Interval(sched, time.Now())))
+		}
 	}
 }
 

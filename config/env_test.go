@@ -55,7 +55,7 @@ destinations:
 `
 	_, err := Parse("c.yaml", []byte(doc), nil)
 	want := "c.yaml:2:5: jobs[0].name: environment variable NAME is not set (give it a value or write ${NAME:-default})\n" +
-		`c.yaml:3:5: jobs[0]["${KEY}"]: unknown field; expected one of: name, schedule, jitter, request, items, key, ignore, unordered, response, transform, when, debounce, emit_initial, guard, events, destinations`
+		`c.yaml:3:5: jobs[0]["${KEY}"]: unknown field; expected one of: name, schedule, jitter, request, items, key, ignore, unordered, response, transform, when, debounce, emit_initial, guard, events, destinations, auth, tls, pagination, backoff, notify_source_health, down_after`
 	if err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}

@@ -36,37 +36,58 @@ func Load(path string) (*Config, error) {
 // On failure the error is an Errors holding every problem found, in file
 // order, and the Config is nil: a configuration is used whole or not at all.
 func Parse(filename string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
-	if lookupEnv == nil {
-		lookupEnv = func(string) (string, bool) { return "", false }
-	}
-	doc, err := parseYAML(filename, data)
+	c, t, err := decode(filename, data, lookupEnv, nil)
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{
+	readFiles(c, t, filepath.Dir(filename))
+	applyDefaults(c, t)
+	validate(c, t)
+	if len(t.errs) > 0 {
+		sortErrors(t.errs)
+		return nil, t.errs
+	}
+	return c, nil
+}
+
+// decode parses data and decodes it into a Config, with no files read, no
+// defaults and no validation yet. pick, when not nil, selects the part of
+// the document's top node to decode. Problems are left in the tracker,
+// except a syntax error or an exhausted node budget, which end it at once.
+func decode(filename string, data []byte, lookupEnv func(string) (string, bool), pick func(*yaml.Node) *yaml.Node) (*Config, *tracker, error) {
+	doc, err := parseYAML(filename, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := newDecoder(filename, lookupEnv)
+	var c Config
+	cv := reflect.ValueOf(&c).Elem()
+	if doc != nil {
+		if pick != nil {
+			doc = pick(doc)
+		}
+		d.fields[""].pos = nodePos(doc)
+		d.value("", doc, cv)
+	}
+	if d.exhausted != nil {
+		return nil, nil, Errors{*d.exhausted}
+	}
+	d.absentFields("", cv.Type())
+	return &c, d.tracker, nil
+}
+
+// newDecoder returns a decoder for the file filename, resolving ${VAR}
+// with lookupEnv (nil: an empty environment).
+func newDecoder(filename string, lookupEnv func(string) (string, bool)) *decoder {
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	return &decoder{
 		tracker: newTracker(filename),
 		env:     lookupEnv,
 		budget:  maxNodes,
 		active:  map[*yaml.Node]bool{},
 	}
-	var c Config
-	cv := reflect.ValueOf(&c).Elem()
-	if doc != nil {
-		d.fields[""].pos = nodePos(doc)
-		d.value("", doc, cv)
-	}
-	if d.exhausted != nil {
-		return nil, Errors{*d.exhausted}
-	}
-	d.absentFields("", cv.Type())
-	readFiles(&c, d.tracker, filepath.Dir(filename))
-	applyDefaults(&c, d.tracker)
-	validate(&c, d.tracker)
-	if len(d.errs) > 0 {
-		sortErrors(d.errs)
-		return nil, d.errs
-	}
-	return &c, nil
 }
 
 // parseYAML returns the content of the file's single document, nil for a
@@ -171,8 +192,8 @@ func offsetPos(data []byte, off int) (line, col int) {
 	return line, col
 }
 
-// readFiles reads admin_token_file and every destination's secret_file and
-// template_file. Errors name the file but never show what a secret file holds.
+// readFiles reads admin_token_file, every destination's secret_file and
+// template_file, and every job's credential files and TLS files. Errors name the file but never show what a secret file holds.
 func readFiles(c *Config, t *tracker, dir string) {
 	readSecretFile(t, "server", "admin_token", &c.Server.AdminToken, c.Server.AdminTokenFile, dir)
 	for name, d := range c.Destinations {
@@ -182,6 +203,9 @@ func readFiles(c *Config, t *tracker, dir string) {
 		if data, ok := readFieldFile(t, p, "template", d.Template != "", d.TemplateFile, dir); ok {
 			d.Template = string(data)
 		}
+	}
+	for i, j := range c.Jobs {
+		readJobFiles(t, indexPath("jobs", i), j, dir)
 	}
 }
 
@@ -234,6 +258,12 @@ const maxSecretFile = 64 << 10
 // should hold only what (a secret, a template). Devices and FIFOs are
 // refused because reading them may never end.
 func readSmallFile(name, what string) ([]byte, error) {
+	return readFileLimited(name, what, maxSecretFile)
+}
+
+// readFileLimited reads a regular file of at most limit bytes, which should
+// hold only what.
+func readFileLimited(name, what string, limit int64) ([]byte, error) {
 	// Stat before Open: opening a FIFO blocks until someone writes to it.
 	info, err := os.Stat(name)
 	if err != nil {
@@ -247,12 +277,12 @@ func readSmallFile(name, what string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxSecretFile {
-		return nil, fmt.Errorf("larger than %d KiB; expected a file holding only the %s", maxSecretFile>>10, what)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d KiB; expected a file holding only the %s", limit>>10, what)
 	}
 	return data, nil
 }

@@ -56,6 +56,41 @@ func TestInvalidFiles(t *testing.T) {
 		{"alias-cycle", []string{
 			`:5:7: destinations.hook.headers: << must merge a mapping or a list of mappings that does not contain it`,
 		}},
+		{"auth-header-twice", []string{
+			`:9:5: jobs[0].auth: authorization is also set in request.headers; keep one`,
+			`:16:5: jobs[1].auth: x-api-key is also set in request.headers; keep one`,
+		}},
+		{"auth-incomplete", []string{
+			`:7:12: jobs[0].auth.basic.username: missing; expected the user name`,
+			`:12:20: jobs[1].auth.basic.username: contains ':', which basic authentication cannot carry in a user name`,
+			`:17:12: jobs[2].auth.header.name: missing; expected the header's name, e.g. X-Api-Key`,
+			`:17:12: jobs[2].auth.header.value: missing; set value or value_file`,
+			`:22:21: jobs[3].auth.header.name: "Api Key" is not a valid header name; expected letters, digits and '-', e.g. X-Api-Key`,
+			`:28:7: jobs[4].auth.oauth2.client_id: missing; expected the client id the token endpoint knows this client by`,
+			`:28:7: jobs[4].auth.oauth2.client_secret: missing; set client_secret or client_secret_file`,
+			`:28:7: jobs[4].auth.oauth2.token_url: missing; expected an absolute http or https URL such as https://auth.example.com/oauth/token`,
+			`:29:24: jobs[4].auth.oauth2.scopes[1]: "read write" is not one scope; expected a list with one scope per entry, e.g. [orders.read, stock.read]`,
+			`:29:38: jobs[4].auth.oauth2.scopes[2]: "" is not one scope; expected a list with one scope per entry, e.g. [orders.read, stock.read]`,
+		}},
+		{"auth-kinds", []string{
+			`:7:5: jobs[0].auth: empty; expected one of bearer, bearer_file, basic, header or oauth2`,
+			`:12:5: jobs[1].auth: empty; expected one of bearer, bearer_file, basic, header or oauth2`,
+			`:17:5: jobs[2].auth: bearer, basic and oauth2 are set; expected exactly one kind of credentials`,
+		}},
+		{"auth-line-break", []string{
+			`:7:12: jobs[0].auth.bearer: the value contains a line break or NUL (value not shown); expected a single line`,
+			`:12:38: jobs[1].auth.header.value: the value contains a line break or NUL (value not shown); expected a single line`,
+		}},
+		{"auth-secret-files", []string{
+			`:7:27: jobs[0].auth.bearer_file: bearer and bearer_file are both set; keep one`,
+			`:12:38: jobs[1].auth.basic.password_file: cannot read "testdata/config/secrets/missing": no such file or directory`,
+			`:17:38: jobs[2].auth.header.value_file: "testdata/config/secrets/empty" is empty; expected the value in it`,
+			`:22:68: jobs[3].auth.oauth2.client_secret_file: cannot read "testdata/config/secrets": not a regular file`,
+		}},
+		{"backoff", []string{
+			`:7:15: jobs[0].backoff.max: 0s is not positive; expected e.g. 10m`,
+			`:12:15: jobs[1].backoff.max: -5m is not positive; expected e.g. 10m`,
+		}},
 		{"bad-batch", []string{
 			`:4:13: destinations.hook.batch.max_events: 0 is outside 1..1000; expected e.g. 100, or 1 to send one event per request`,
 			`:4:28: destinations.hook.batch.max_wait: 0s is not positive; expected e.g. 1s`,
@@ -168,6 +203,10 @@ func TestInvalidFiles(t *testing.T) {
 		{"content-type-without-template", []string{
 			`:5:5: destinations.hook.content_type: applies only to a template's body (each format sets its own); add a template or remove content_type`,
 		}},
+		{"down-after", []string{
+			`:7:5: jobs[0].down_after: applies only with notify_source_health: true; add it or remove down_after`,
+			`:13:5: jobs[1].down_after: 0 is less than 1; expected the number of failed polls in a row after which the source is down, e.g. 3`,
+		}},
 		{"duplicate-job-name", []string{
 			`:10:5: jobs[1].name: "orders" is already the name of jobs[0] (line 5); job names must be unique`,
 		}},
@@ -181,8 +220,24 @@ func TestInvalidFiles(t *testing.T) {
 		{"get-with-template", []string{
 			`:5:5: destinations.hook.template: a GET request has no body for a template to render; remove the template or use POST, PUT or PATCH`,
 		}},
+		{"health-not-received", []string{
+			`:10:5: jobs[0].notify_source_health: none of the job's destinations receives source.down or source.recovered (see their events:); add them to one or remove notify_source_health`,
+		}},
+		{"jitter-interval", []string{
+			`:6:5: jobs[0].jitter: 30s is not shorter than the schedule's interval 30s; expected less, e.g. 3s`,
+			`:11:5: jobs[1].jitter: 6m is not shorter than the schedule's interval 5m; expected less, e.g. 30s`,
+			`:16:5: jobs[2].jitter: 9h is not shorter than the schedule's interval 8h; expected less, e.g. 48m`,
+		}},
 		{"key-without-items", []string{
 			`:9:5: jobs[0].key: needs items (the path to the array whose items the key identifies)`,
+		}},
+		{"limits", []string{
+			`:2:3: limits.max_concurrent_polls: 0 is less than 1; expected the number of polls that may run at once, e.g. 16, or leave it out for no cap`,
+			`:3:14: limits.per_host.rate: -1 is not a positive finite number; expected polls per second to one host, such as 5 or 0.5`,
+			`:3:24: limits.per_host.burst: 0 is less than 1; expected the polls one host may take at once after a quiet spell, e.g. 1`,
+		}},
+		{"limits-no-rate", []string{
+			`:2:3: limits.per_host.rate: missing; expected polls per second to one host, such as 5 or 0.5`,
 		}},
 		{"malformed-yaml", []string{
 			`:7: malformed YAML: did not find expected ',' or '}'`,
@@ -237,6 +292,29 @@ func TestInvalidFiles(t *testing.T) {
 			`:5:53: destinations.hook.retry.max_age: 0s is not positive; expected e.g. 72h`,
 			`:11:7: jobs[0].request.timeout: 0s is not positive; expected e.g. 10s`,
 		}},
+		{"pagination-format", []string{
+			`:16:5: jobs[0].pagination: cannot be combined with transform (pages are merged at the items path of each raw JSON page); remove one of them`,
+			`:16:5: jobs[0].pagination: needs JSON pages, and response.format is xml; remove one of them`,
+		}},
+		{"pagination-options", []string{
+			`:8:30: jobs[0].pagination.param: does not apply to type link; remove it`,
+			`:8:43: jobs[0].pagination.size: does not apply to type link; remove it`,
+			`:14:5: jobs[1].pagination.cursor_path: missing; type cursor needs the path of the next cursor in a page, e.g. meta.next`,
+			`:14:5: jobs[1].pagination.param: missing; type cursor needs the query parameter to set for each page, e.g. cursor`,
+			`:14:32: jobs[1].pagination.size_param: does not apply to type cursor; remove it`,
+			`:20:32: jobs[2].pagination.cursor_path: path "meta..next" has an empty segment; expected a dotted field path such as meta.next`,
+			`:26:5: jobs[3].pagination.param: missing; type page needs the query parameter to set for each page, e.g. page`,
+			`:26:5: jobs[3].pagination.size: missing; type page needs the page size, e.g. 100 (a shorter page is the last)`,
+			`:26:30: jobs[3].pagination.cursor_path: does not apply to type page; remove it`,
+			`:32:47: jobs[4].pagination.size_param: "offset" is param too; expected another query parameter, e.g. per_page`,
+			`:32:67: jobs[4].pagination.size: 0 is less than 1; expected the number of items in a full page, e.g. 100`,
+			`:32:76: jobs[4].pagination.max_pages: 0 is less than 1; expected the most pages one poll fetches, e.g. 100`,
+		}},
+		{"pagination-type", []string{
+			`:8:5: jobs[0].pagination.type: missing; expected link, cursor, page or offset`,
+			`:14:18: jobs[1].pagination.type: "next" is not a pagination type; expected link, cursor, page or offset`,
+			`:19:5: jobs[2].pagination: needs items (the path to each page's array; the pages' items are merged)`,
+		}},
 		{"ratio-out-of-range", []string{
 			`:11:13: jobs[0].guard.max_deleted_ratio: 1.5 is outside 0..1; expected e.g. 0.5, or 0 to turn the guard off`,
 			`:11:37: jobs[0].guard.confirm_polls: 0 is less than 1; expected e.g. 3`,
@@ -260,12 +338,25 @@ func TestInvalidFiles(t *testing.T) {
 			`:4:5: destinations.hook.template: template line 3: function "upper" not defined; expected a Go text/template, e.g. {"text": {{json .Type}}}`,
 			`:11:5: destinations.archive.template_file: "templates/bad.tmpl" line 3: bad character U+007D '}'; expected a Go text/template, e.g. {"text": {{json .Type}}}`,
 		}},
+		{"tls", []string{
+			`:7:5: jobs[0].tls: empty; expected ca_file, cert_file and key_file, or insecure_skip_verify`,
+			`:12:11: jobs[1].tls.cert_file: needs key_file (the client certificate's private key)`,
+			`:17:11: jobs[2].tls.key_file: needs cert_file (the client certificate of this key)`,
+			`:22:34: jobs[3].tls.insecure_skip_verify: true turns off the verification that ca_file is for; keep one`,
+			`:27:5: jobs[4].tls: applies only to https, and request.url is http; use an https URL or remove tls`,
+		}},
+		{"tls-files", []string{
+			`:7:11: jobs[0].tls.ca_file: cannot read "testdata/config/certs/missing.pem": no such file or directory`,
+			`:12:11: jobs[1].tls.ca_file: "testdata/config/certs/not-pem.txt" holds no PEM certificate; expected CA certificates (-----BEGIN CERTIFICATE-----)`,
+			`:17:11: jobs[2].tls.cert_file: "testdata/config/certs/client.pem" and key_file "testdata/config/certs/other-key.pem" are not a key pair (tls: private key does not match public key); expected a PEM client certificate and its private key`,
+			`:22:11: jobs[3].tls.cert_file: "testdata/config/certs/client.pem" and key_file "testdata/config/certs/ca.pem" are not a key pair (tls: found a certificate rather than a key in the PEM for the private key); expected a PEM client certificate and its private key`,
+		}},
 		{"unknown-destination", []string{
 			`:11:33: jobs[0].destinations[1]: "order-hook" is not a defined destination; expected one of: audit, orders-hook`,
 			`:11:45: jobs[0].destinations[2]: "orders-hook" is listed twice`,
 		}},
 		{"unknown-field", []string{
-			`:1:1: destination: unknown field; expected one of: server, store, destinations, jobs`,
+			`:1:1: destination: unknown field; expected one of: server, store, limits, destinations, jobs`,
 			`:9:20: jobs[0].destinations[0]: "hook" is not a defined destination; none are defined (add one under destinations:)`,
 		}},
 		{"unknown-nested-field", []string{
@@ -427,6 +518,8 @@ func TestDefaults(t *testing.T) {
 		Guard:        Guard{MaxDeletedRatio: 0.5, ConfirmPolls: 3},
 		Events:       []string{"changed"},
 		Destinations: []string{"hook"},
+		Backoff:      Backoff{Max: Duration(50 * time.Minute)}, // 10 × the 5 minutes between polls
+		DownAfter:    3,
 	}
 	if !reflect.DeepEqual(c.Server, wantServer) {
 		t.Errorf("server = %+v, want %+v", c.Server, wantServer)

@@ -36,13 +36,36 @@ func TestSecretsNeverPrint(t *testing.T) {
 		}
 	}
 
-	var dumps []string
-	dumps = append(dumps, fmt.Sprintf("%v %+v %#v %q %x", c, *c, *c, hook.Secret, hook.Secret))
+	dumps := configDumps(t, c, hook, hook.Secret, hook.Headers)
+	for i, dump := range dumps {
+		for _, s := range secrets {
+			if strings.Contains(dump, s) {
+				t.Errorf("dump %d leaks %q:\n%s", i, s, dump)
+			}
+		}
+	}
+	if all := strings.Join(dumps, "\n"); !strings.Contains(all, `"Secret":"\u003csecret\u003e"`) {
+		t.Errorf("JSON dump does not show the secret as <secret>:\n%s", all)
+	}
+}
+
+// configDumps prints c every way a program might: fmt verbs on c and on
+// each destination, job and job's credentials, JSON, YAML, Redacted, and
+// slog's text and JSON handlers, which also log extra (and fmt prints it).
+func configDumps(t *testing.T, c *Config, extra ...any) []string {
+	t.Helper()
+	dumps := []string{fmt.Sprintf("%v %+v %#v", c, *c, *c)}
+	for _, x := range extra {
+		dumps = append(dumps, fmt.Sprintf("%v %+v %#v %q %x", x, x, x, x, x))
+	}
 	for _, d := range c.Destinations {
 		dumps = append(dumps, fmt.Sprintf("%v %+v %#v", d, d, d))
 	}
 	for _, j := range c.Jobs {
 		dumps = append(dumps, fmt.Sprintf("%v %+v %#v", j, j, j))
+		if a := j.Auth; a != nil {
+			dumps = append(dumps, fmt.Sprintf("%v %+v %#v %v %v %v", *a, a.Basic, a.Header, a.Bearer, a.OAuth2, j.TLS))
+		}
 	}
 	jsonDump, err := json.Marshal(c)
 	if err != nil {
@@ -57,21 +80,9 @@ func TestSecretsNeverPrint(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logged strings.Builder
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	log.Info("config", "destination", hook, "job", c.Jobs[0], "secret", hook.Secret, "headers", hook.Headers)
-	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
-	dumps = append(dumps, string(jsonDump), string(yamlDump), string(redactedDump), logged.String())
-
-	for i, dump := range dumps {
-		for _, s := range secrets {
-			if strings.Contains(dump, s) {
-				t.Errorf("dump %d leaks %q:\n%s", i, s, dump)
-			}
-		}
-	}
-	if !strings.Contains(string(jsonDump), `"Secret":"\u003csecret\u003e"`) {
-		t.Errorf("JSON dump does not show the secret as <secret>:\n%s", jsonDump)
-	}
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "jobs", c.Jobs, "extra", extra)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c, "extra", extra)
+	return append(dumps, string(jsonDump), string(yamlDump), string(redactedDump), logged.String())
 }
 
 func TestSecretFormatting(t *testing.T) {

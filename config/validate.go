@@ -12,6 +12,7 @@ import (
 	"github.com/pollhook/pollhook/differ"
 	"github.com/pollhook/pollhook/poller"
 	"github.com/pollhook/pollhook/scheduler"
+	"github.com/robfig/cron/v3"
 )
 
 // namePattern is what job and destination names must match: they appear in
@@ -30,6 +31,7 @@ type validator struct {
 func validate(c *Config, t *tracker) {
 	v := validator{c: c, t: t}
 	v.server()
+	v.limits()
 	for _, name := range c.DestinationNames() {
 		v.destination(keyPath("destinations", name), c.Destinations[name])
 	}
@@ -138,10 +140,13 @@ func (v validator) job(p string, j *Job, first map[string]int, i int) {
 	default:
 		first[j.Name] = i
 	}
+	var sched cron.Schedule
 	if j.Schedule == "" {
 		v.errorf(p+".schedule", `missing; expected a cron expression or @every duration, e.g. "*/5 * * * *" or "@every 30s"`)
-	} else if _, err := scheduler.ParseSchedule(j.Schedule); err != nil {
+	} else if s, err := scheduler.ParseSchedule(j.Schedule); err != nil {
 		v.errorf(p+".schedule", "%q is not a cron expression or @every duration (%v)", j.Schedule, err)
+	} else {
+		sched = s
 	}
 	if j.Jitter < 0 {
 		v.errorf(p+".jitter", "%s is negative; expected 0 or a positive duration such as 3s", j.Jitter)
@@ -152,6 +157,7 @@ func (v validator) job(p string, j *Job, first map[string]int, i int) {
 	v.detection(p, j)
 	v.events(p+".events", j)
 	v.jobDestinations(p+".destinations", j.Destinations)
+	v.source(p, j, sched)
 }
 
 func (v validator) request(p string, r *Request) {

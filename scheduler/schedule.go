@@ -45,3 +45,19 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	}
 	return sched, nil
 }
+
+// Interval returns the time between the first two firings of sched after
+// from: a job's interval. It is the same at any time for @every and for
+// regular cron expressions; for an irregular one (0 9,17 * * *) it is the
+// interval coming next. It is 0 when sched does not fire twice.
+func Interval(sched cron.Schedule, from time.Time) time.Duration {
+	first := sched.Next(from)
+	if first.IsZero() {
+		return 0
+	}
+	second := sched.Next(first)
+	if second.IsZero() {
+		return 0
+	}
+	return second.Sub(first)
+}

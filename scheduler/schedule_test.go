@@ -64,6 +64,37 @@ func TestParseSchedule(t *testing.T) {
 	}
 }
 
+// TestInterval: a job's interval is the time between the two firings
+// that follow, which for an irregular cron depends on when it is asked.
+func TestInterval(t *testing.T) {
+	from := time.Date(2026, 1, 15, 10, 2, 0, 0, time.UTC)
+	tests := []struct {
+		spec string
+		from time.Time
+		want time.Duration
+	}{
+		{"@every 30s", from, 30 * time.Second},
+		{"@every 1h30m", from, 90 * time.Minute},
+		{"*/5 * * * *", from, 5 * time.Minute},
+		{"*/10 * * * * *", from, 10 * time.Second},
+		{"@hourly", from, time.Hour},
+		{"@daily", from, 24 * time.Hour},
+		{"0 9,17 * * *", from, 16 * time.Hour},                   // 17:00, then 9:00 the next day
+		{"0 9,17 * * *", from.Add(8 * time.Hour), 8 * time.Hour}, // 9:00, then 17:00
+		{"CRON_TZ=Europe/Berlin 0 2 * * *", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), 24 * time.Hour}, // 2:00 on the 29th is skipped by the clock change
+		{"0 0 29 2 *", from, 1461 * 24 * time.Hour},                                                        // 29 February 2028, then 2032
+	}
+	for _, tt := range tests {
+		sched, err := ParseSchedule(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Interval(sched, tt.from); got != tt.want {
+			t.Errorf("Interval(%q, %s) = %s, want %s", tt.spec, tt.from.Format(time.RFC3339), got, tt.want)
+		}
+	}
+}
+
 func FuzzParseSchedule(f *testing.F) {
 	for _, s := range []string{"*/5 * * * *", "30 */5 * * * *", "@every 30s", "@hourly", "CRON_TZ=Europe/Berlin 0 9 * * *", "TZ=UTC", "1-5/2 * * JAN-MAR ?"} {
 		f.Add(s)

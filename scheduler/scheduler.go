@@ -1,5 +1,7 @@
 // Package scheduler owns time: one cron entry per job, jitter, no overlap,
-// and the tick that runs poll → diff → commit → wake.
+// the load limits (a global cap on polls in flight, a token bucket per
+// source host), backoff while a source fails, and the tick that runs
+// poll → diff → commit → wake, with its source health events.
 package scheduler
 
 import (
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/time/rate"
 )
 
 // ErrRunning is returned, wrapped, by Trigger when the job is already
@@ -39,7 +42,20 @@ type Entry struct {
 	Schedule string        // see ParseSchedule
 	Jitter   time.Duration // each scheduled run waits a random [0, Jitter) first
 	Run      func(ctx context.Context)
+	// Tick, instead of Run, runs a poll whose Outcome paces the job (see
+	// Scheduler): failed polls make it back off, a Retry-After delays it.
+	Tick func(ctx context.Context) Outcome
+	// Host is the source host; the runs of every entry with the same Host
+	// share one token bucket (Options.HostRate). "" takes no token.
+	Host string
+	// BackoffMax caps the wait after failed polls, Retry-After included;
+	// 0 means DefaultBackoffFactor times the schedule's interval.
+	BackoffMax time.Duration
 }
+
+// DefaultBackoffFactor times a job's interval is its backoff ceiling when
+// Entry.BackoffMax is 0.
+const DefaultBackoffFactor = 10
 
 // Options tune a Scheduler; the zero value is ready to use.
 type Options struct {
@@ -53,15 +69,47 @@ type Options struct {
 	// CancelGrace is how long Stop waits after cancelling the runs still
 	// going at its timeout; 0 means DefaultCancelGrace.
 	CancelGrace time.Duration
+
+	// MaxConcurrent caps the runs in progress across all jobs; 0 means no
+	// cap. A run waits for a free slot until its job's next scheduled time
+	// at most; then it is skipped (SkipConcurrency).
+	MaxConcurrent int
+	// HostRate is how many runs per second may start for one Entry.Host,
+	// with bursts of up to HostBurst (at least 1); 0 means no limit. A run
+	// waits for its host's token until its job's next scheduled time at
+	// most; then it is skipped (SkipHostRate).
+	HostRate  float64
+	HostBurst int
+	// Now tells the time for backoff decisions and next scheduled times;
+	// nil means time.Now. Tests move it; waits still take real time.
+	Now func() time.Time
+	// Skipped, when not nil, is called for every scheduled run that does
+	// not happen, and for every triggered one given up for want of a slot
+	// or a token, with the reason (SkipRunning, SkipConcurrency,
+	// SkipHostRate, SkipBackoff), for a metric. A Trigger refused because
+	// the job is running is not counted: its caller gets ErrRunning.
+	Skipped func(job, reason string)
 }
+
+// Reasons a scheduled run is skipped, as passed to Options.Skipped. All
+// but SkipBackoff are missed ticks: the job wanted to poll and could not.
+const (
+	SkipRunning     = "running"     // the job's previous run is still going
+	SkipConcurrency = "concurrency" // no slot under MaxConcurrent came free before the next tick
+	SkipHostRate    = "host_rate"   // the host's token bucket had no token before the next tick
+	SkipBackoff     = "backoff"     // the job is backing off after failures or a Retry-After
+)
 
 // Scheduler runs jobs on cron schedules. A job never overlaps itself,
 // whether a run was started by its schedule or by Trigger.
 type Scheduler struct {
-	logger *slog.Logger
-	cron   *cron.Cron
-	loc    *time.Location
-	grace  time.Duration
+	logger  *slog.Logger
+	cron    *cron.Cron
+	loc     *time.Location
+	grace   time.Duration
+	now     func() time.Time
+	skipped func(job, reason string)
+	limits  *limits
 
 	randMu sync.Mutex
 	rand   *rand.Rand // nil means the global source, which is goroutine-safe
@@ -91,7 +139,9 @@ type entry struct {
 	Entry
 	schedule cron.Schedule
 	id       cron.EntryID
-	log      cron.Logger // names the job in panic reports
+	log      cron.Logger   // names the job in panic reports
+	limiter  *rate.Limiter // the token bucket of its host; nil: none
+	pace     pace          // backoff and missed ticks
 }
 
 // New returns a Scheduler that logs to logger (nil discards).
@@ -107,10 +157,17 @@ func New(logger *slog.Logger, opts Options) *Scheduler {
 	if grace <= 0 {
 		grace = DefaultCancelGrace
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	s := &Scheduler{
 		logger:   logger,
 		loc:      loc,
 		grace:    grace,
+		now:      now,
+		skipped:  opts.Skipped,
+		limits:   newLimits(opts),
 		stopping: make(chan struct{}),
 		entries:  make(map[string]*entry),
 		running:  make(map[string]bool),
@@ -126,17 +183,21 @@ func New(logger *slog.Logger, opts Options) *Scheduler {
 	return s
 }
 
-// Add schedules e. It fails for an empty or duplicate name, a nil Run, a
-// negative Jitter or a schedule ParseSchedule rejects. Jobs may be added
-// before or after Start.
+// Add schedules e. It fails for an empty or duplicate name, neither or
+// both of Run and Tick, a negative Jitter or BackoffMax, or a schedule
+// ParseSchedule rejects. Jobs may be added before or after Start.
 func (s *Scheduler) Add(e Entry) error {
 	switch {
 	case e.Name == "":
 		return errors.New("job name is empty")
-	case e.Run == nil:
-		return fmt.Errorf("job %q: Run is nil", e.Name)
+	case e.Run == nil && e.Tick == nil:
+		return fmt.Errorf("job %q: neither Run nor Tick is set", e.Name)
+	case e.Run != nil && e.Tick != nil:
+		return fmt.Errorf("job %q: both Run and Tick are set", e.Name)
 	case e.Jitter < 0:
 		return fmt.Errorf("job %q: jitter %s is negative", e.Name, e.Jitter)
+	case e.BackoffMax < 0:
+		return fmt.Errorf("job %q: backoff max %s is negative", e.Name, e.BackoffMax)
 	}
 	schedule, err := ParseSchedule(e.Schedule)
 	if err != nil {
@@ -147,7 +208,10 @@ func (s *Scheduler) Add(e Entry) error {
 	if _, ok := s.entries[e.Name]; ok {
 		return fmt.Errorf("job %q is already scheduled", e.Name)
 	}
-	ent := &entry{Entry: e, schedule: schedule, log: cronLogger{s.logger.With("job", e.Name)}}
+	if e.BackoffMax == 0 {
+		e.BackoffMax = DefaultBackoffFactor * Interval(schedule, s.now().In(s.loc))
+	}
+	ent := &entry{Entry: e, schedule: schedule, log: cronLogger{s.logger.With("job", e.Name)}, limiter: s.limits.host(e.Host)}
 	ent.id = s.cron.Schedule(schedule, cron.FuncJob(func() { s.scheduled(ent) }))
 	s.entries[e.Name] = ent
 	return nil
@@ -247,7 +311,7 @@ func (s *Scheduler) Trigger(name string) error {
 	if err != nil {
 		return fmt.Errorf("job %q: %w", name, err)
 	}
-	go s.execute(ctx, e, false)
+	go s.execute(ctx, e, s.now(), false)
 	return nil
 }
 
@@ -267,18 +331,33 @@ func (s *Scheduler) Next(name string) time.Time {
 	return s.cron.Entry(e.id).Next
 }
 
-// scheduled is what cron runs for an entry.
+// scheduled is what cron runs for an entry. Every time cron fires is a
+// whole second and cron fires a moment after it, so the time truncated to
+// the second is the tick's scheduled time, which backoff deadlines are
+// compared with: a deadline of exactly the next tick lets that tick run.
 func (s *Scheduler) scheduled(e *entry) {
+	s.fire(e, s.now().Truncate(time.Second))
+}
+
+// fire runs the tick of e scheduled at at, unless the job is backing off
+// or still running.
+func (s *Scheduler) fire(e *entry, at time.Time) {
+	if e.pace.holds(at) {
+		s.logger.Debug("skipped scheduled run: backing off", "job", e.Name)
+		s.skip(e, SkipBackoff)
+		return
+	}
 	ctx, err := s.claim(e.Name)
 	if errors.Is(err, ErrRunning) {
 		// Debug, not warn: a hanging source would otherwise log this on every
 		// tick, and the poll's own timeout or failure is what gets reported.
 		s.logger.Debug("skipped scheduled run: the previous run is still going", "job", e.Name)
+		s.skip(e, SkipRunning)
 	}
 	if err != nil {
 		return
 	}
-	s.execute(ctx, e, true)
+	s.execute(ctx, e, at, true)
 }
 
 // claim marks name as running and returns the parent of the run's context.
@@ -298,15 +377,35 @@ func (s *Scheduler) claim(name string) (context.Context, error) {
 	return s.runCtx, nil
 }
 
-// execute performs a claimed run. The claim is released before a panic is
-// reported, so once the report is logged the job can run again.
-func (s *Scheduler) execute(ctx context.Context, e *entry, withJitter bool) {
+// execute performs a claimed run of the tick scheduled at at (for a
+// trigger, the time of the trigger): jitter, then a slot under the global
+// cap and a token of the host, then the run. The claim is released before
+// a panic is reported, so once the report is logged the job can run again.
+func (s *Scheduler) execute(ctx context.Context, e *entry, at time.Time, scheduled bool) {
 	cron.Recover(e.log)(cron.FuncJob(func() {
 		defer s.release(e.Name)
-		if withJitter && !s.waitJitter(ctx, e) {
+		if scheduled && !s.waitJitter(ctx, e) {
 			return
 		}
-		e.Run(ctx)
+		// Waiting past the next tick would only make that tick find the
+		// job still running: the tick is then missed instead.
+		next := e.schedule.Next(at)
+		done, reason := s.limits.acquire(ctx, e.limiter, next.Sub(s.now()), s.stopping)
+		if reason != "" {
+			s.miss(e, reason, scheduled)
+			return
+		}
+		if done == nil {
+			return // stopping or cancelled while waiting
+		}
+		defer done()
+		s.resume(e)
+		if e.Tick == nil {
+			e.Run(ctx)
+			return
+		}
+		out := e.Tick(ctx)
+		s.settle(e, at, next, out)
 	})).Run()
 }
 
@@ -326,15 +425,7 @@ func (s *Scheduler) waitJitter(ctx context.Context, e *entry) bool {
 		return true
 	}
 	s.logger.Debug("delaying run by jitter", "job", e.Name, "delay", d)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.stopping:
-	case <-ctx.Done():
-	}
-	return false
+	return pause(ctx, d, s.stopping)
 }
 
 // jitter draws a uniformly random delay in [0, max).

@@ -123,8 +123,10 @@ func TestAddErrors(t *testing.T) {
 		{Entry{Name: "users", Schedule: "every 5m", Run: nop}, `job "users": schedule "every 5m": expected 5 to 6 fields, found 2: [every 5m]`},
 		{Entry{Name: "users", Schedule: "", Run: nop}, `job "users": schedule "": empty schedule`},
 		{Entry{Name: "", Schedule: "@hourly", Run: nop}, "job name is empty"},
-		{Entry{Name: "users", Schedule: "@hourly"}, `job "users": Run is nil`},
+		{Entry{Name: "users", Schedule: "@hourly"}, `job "users": neither Run nor Tick is set`},
 		{Entry{Name: "users", Schedule: "@hourly", Jitter: -time.Second, Run: nop}, `job "users": jitter -1s is negative`},
+		{Entry{Name: "users", Schedule: "@hourly", Run: nop, Tick: func(context.Context) Outcome { return Outcome{} }}, `job "users": both Run and Tick are set`},
+		{Entry{Name: "users", Schedule: "@hourly", Run: nop, BackoffMax: -time.Minute}, `job "users": backoff max -1m0s is negative`},
 	}
 	for _, tt := range tests {
 		if err := s.Add(tt.entry); err == nil || err.Error() != tt.want {

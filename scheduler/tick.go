@@ -50,6 +50,14 @@ type Pipeline struct {
 	Logger       *slog.Logger     // scoped to the job
 	Now          func() time.Time // nil means time.Now
 	Observe      func(Outcome)    // called after every tick; may be nil
+	// NotifySourceHealth commits source.down after DownAfter failed polls
+	// in a row (0: DefaultDownAfter) and source.recovered at the next
+	// successful one; see health.go.
+	NotifySourceHealth bool
+	DownAfter          int
+
+	hmu sync.Mutex
+	hs  health
 
 	mu      sync.Mutex
 	state   *differ.State // the job's state at head version stateAt; nil: none kept
@@ -65,6 +73,7 @@ type Outcome struct {
 	Reason   string         // why a failed poll failed (see FailureReason)
 	Duration time.Duration
 	Err      error
+	Health   string // TypeSourceDown or TypeSourceRecovered when the tick committed one
 }
 
 // Tick runs one poll of the job. A failed poll leaves the store untouched.
@@ -88,6 +97,7 @@ func (p *Pipeline) Tick(ctx context.Context) Outcome {
 	default:
 		p.Logger.Debug("poll done", "result", out.Result, "events", out.Events, "duration_ms", out.Duration.Milliseconds())
 	}
+	p.observeHealth(ctx, start, &out)
 	if p.Observe != nil {
 		p.Observe(out)
 	}
@@ -171,7 +181,7 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 		// responses count towards the guard's confirmation.
 		c.BodyHash, c.ETag, c.LastModified = nil, "", ""
 	}
-	next, err := p.Store.Commit(ctx, p.Job, head.Version, c)
+	next, err := p.commit(ctx, head, c)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("commit: %w", err)
 	}
@@ -204,7 +214,7 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 func (p *Pipeline) unchanged(ctx context.Context, head store.Head, resp *poller.Response, sum [32]byte) (Outcome, error) {
 	if resp.ETag != head.ETag || resp.LastModified != head.LastModified {
 		c := &store.Commit{BodyHash: sum[:], ETag: resp.ETag, LastModified: resp.LastModified}
-		next, err := p.Store.Commit(ctx, p.Job, head.Version, c)
+		next, err := p.commit(ctx, head, c)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("commit validators: %w", err)
 		}
@@ -401,9 +411,10 @@ func appendHTMLSafe(dst, raw []byte) []byte {
 const hexDigits = "0123456789abcdef"
 
 // FailureReason classifies a failed poll for logs and metrics: the poller's reason
-// (status, timeout, too_large, transport, canceled) when the request
-// failed, "response" when the body could not be read as the job says, and
-// "store" when the commit failed.
+// (status, timeout, too_large, transport, canceled, auth when the OAuth2
+// token endpoint gave no token, response when a page could not be read or
+// merged) when the request failed, "response" when the body could not be
+// read as the job says, and "store" when the commit failed.
 func FailureReason(err error) string {
 	var perr *poller.Error
 	switch {

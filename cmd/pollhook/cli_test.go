@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,13 +29,23 @@ func TestUsage(t *testing.T) {
 		stdoutNone bool
 	}{
 		{args: nil, code: exitUsage, stderrHas: "Usage:\n  pollhook <command> [flags]", stdoutNone: true},
-		{args: []string{"--help"}, code: exitOK, stdoutHas: "  validate  check a configuration file"},
+		{args: []string{"--help"}, code: exitOK, stdoutHas: "  validate      check a configuration file"},
 		{args: []string{"frobnicate"}, code: exitUsage, stderrHas: `pollhook: unknown command "frobnicate"`, stdoutNone: true},
 		{args: []string{"run", "--help"}, code: exitOK, stdoutHas: "Usage: pollhook run [flags] \n\nRun the daemon: poll, diff, store and push webhooks.\n\nFlags:\n  -config file"},
 		{args: []string{"validate", "--help"}, code: exitOK, stdoutHas: "Usage: pollhook validate [flags]"},
 		{args: []string{"demo", "--help"}, code: exitOK, stdoutHas: "-change-every duration"},
 		{args: []string{"health", "--help"}, code: exitOK, stdoutHas: "Usage: pollhook health [flags] URL"},
 		{args: []string{"version", "--help"}, code: exitOK, stdoutHas: "Usage: pollhook version"},
+		{args: []string{"destinations", "--help"}, code: exitOK, stdoutHas: "Usage: pollhook destinations <command> [flags]\n\n" +
+			"Show the destinations of a running pollhook, resume a paused one.\n\nCommands:\n" +
+			"  list    list the destinations with their state and, per job, the events still to deliver\n" +
+			"  resume  resume a destination paused because its receiver answered 410 Gone\n"},
+		{args: []string{"destinations", "resume", "--help"}, code: exitOK, stdoutHas: "Usage: pollhook destinations resume [flags] NAME\n\n" +
+			"Resume a destination paused because its receiver answered 410 Gone.\n\nFlags:\n  -addr address\n"},
+		{args: []string{"deliveries", "retry", "-h"}, code: exitOK, stdoutHas: "Usage: pollhook deliveries retry [flags] DESTINATION EVENT_ID\n"},
+		{args: []string{"deliveries", "list", "--help"}, code: exitOK, stdoutHas: "  -destination name\n    \tonly the dead letters of this destination name\n"},
+		{args: []string{"destinations"}, code: exitUsage, stderrHas: "Usage: pollhook destinations <command> [flags]", stdoutNone: true},
+		{args: []string{"destinations", "list", "--bogus"}, code: exitUsage, stderrHas: "flag provided but not defined: -bogus", stdoutNone: true},
 		{args: []string{"version"}, code: exitOK, stdoutHas: "pollhook dev\n"},
 		{args: []string{"--version"}, code: exitOK, stdoutHas: "pollhook dev\n"},
 		{args: []string{"run", "--bogus"}, code: exitUsage, stderrHas: "flag provided but not defined: -bogus"},
@@ -130,5 +142,31 @@ func TestHealth(t *testing.T) {
 	code, _, stderr := runCLI(t, "health", addr+"/healthz")
 	if code != exitFailure || !strings.Contains(stderr, "unreachable") {
 		t.Errorf("health of a closed port = %d %q", code, stderr)
+	}
+}
+
+// TestParseFlags: flags may come before, between or after the positional
+// arguments; after "--" everything is positional.
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		json bool
+	}{
+		{[]string{"hook", "evt_1"}, []string{"hook", "evt_1"}, false},
+		{[]string{"--json", "hook", "evt_1"}, []string{"hook", "evt_1"}, true},
+		{[]string{"hook", "--json", "evt_1"}, []string{"hook", "evt_1"}, true},
+		{[]string{"hook", "evt_1", "--json"}, []string{"hook", "evt_1"}, true},
+		{[]string{"hook", "--", "--json"}, []string{"hook", "--json"}, false},
+		{[]string{"--", "-x", "--json"}, []string{"-x", "--json"}, false},
+		{nil, nil, false},
+	}
+	for _, tc := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		js := fs.Bool("json", false, "")
+		pos, err := parseFlags(fs, tc.args)
+		if err != nil || !slices.Equal(pos, tc.pos) || *js != tc.json {
+			t.Errorf("parseFlags(%q) = %q, json %v, %v; want %q, json %v", tc.args, pos, *js, err, tc.pos, tc.json)
+		}
 	}
 }

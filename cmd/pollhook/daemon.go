@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,15 +148,17 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 	for _, j := range cfg.Jobs {
 		routes[j.Name] = j.Destinations
 	}
+	metrics := admin.NewMetrics()
 	d.pusher, err = pusher.New(st, pusherDestinations(cfg), routes, logger.With("component", "pusher"),
-		pusher.Options{UserAgent: "pollhook/" + versionString(), DrainTimeout: deliveryDrainTimeout})
+		pusher.Options{UserAgent: "pollhook/" + versionString(), DrainTimeout: deliveryDrainTimeout, Observe: metrics.ObserveDelivery})
 	if err != nil {
 		return fail(err)
 	}
-
-	metrics := admin.NewMetrics()
-	d.sched = scheduler.New(logger.With("component", "scheduler"), scheduler.Options{})
-	pl := poller.New(nil)
+	metrics.WatchOutbox(st, slices.Sorted(maps.Keys(cfg.Destinations)), logger.With("component", "admin"), nil)
+	schedOpts := schedulerOptions(cfg)
+	schedOpts.Skipped = metrics.ObserveSkipped
+	d.sched = scheduler.New(logger.With("component", "scheduler"), schedOpts)
+	pl := poller.New(&http.Client{Transport: pollTransport(cfg)})
 	for _, j := range cfg.Jobs {
 		df, err := differ.Compile(differSpec(j))
 		if err != nil {
@@ -170,9 +174,11 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 			Wake:         d.pusher.Wake,
 			Logger:       logger.With("component", "scheduler", "job", j.Name),
 			Observe:      metrics.ObservePoll,
+
+			NotifySourceHealth: j.NotifySourceHealth,
+			DownAfter:          j.DownAfter,
 		}
-		entry := scheduler.Entry{Name: j.Name, Schedule: j.Schedule, Jitter: time.Duration(j.Jitter), Run: func(ctx context.Context) { p.Tick(ctx) }}
-		if err := d.sched.Add(entry); err != nil {
+		if err := d.sched.Add(schedulerEntry(j, p)); err != nil {
 			return fail(fmt.Errorf("job %q: %w", j.Name, err))
 		}
 	}
@@ -182,6 +188,8 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 		"config":    func() error { return nil },
 		"scheduler": d.schedulerReady,
 	}, metrics)
+	srv.MountAPI(admin.APIConfig{Token: string(cfg.Server.AdminToken), Store: st, Deliveries: d.pusher,
+		Destinations: adminDestinations(cfg)})
 	d.admin = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	d.ln, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {

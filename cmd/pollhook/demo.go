@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/template"
@@ -30,9 +31,11 @@ func demoFlags(fs *flag.FlagSet) {
 
 // demoConfig is a real pollhook configuration; the demo parses it like any
 // other file, so what it shows is what a user would configure.
-var demoConfig = template.Must(template.New("demo").Parse(`# The configuration this demo runs (secrets come from the environment).
+var demoConfig = template.Must(template.New("demo").Parse(`# The configuration this demo runs (the webhook secret comes from the
+# environment, the admin API's token from a file beside this one).
 server:
   listen: "127.0.0.1:0"
+  admin_token_file: admin-token
 store:
   path: {{.Store}}
 destinations:
@@ -95,6 +98,11 @@ func demo(ctx context.Context, out io.Writer, logger *slog.Logger, changeEvery t
 	secretBytes := make([]byte, 24)
 	_, _ = rand.Read(secretBytes)
 	secret := "whsec_" + base64.StdEncoding.EncodeToString(secretBytes)
+	// The admin commands read the token from the file, as they would in a
+	// real deployment; it is never printed.
+	if err := os.WriteFile(filepath.Join(dir, "admin-token"), []byte(rand.Text()+"\n"), 0o600); err != nil {
+		return err
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -122,7 +130,11 @@ func demo(ctx context.Context, out io.Writer, logger *slog.Logger, changeEvery t
 		}
 		return "", false
 	}
-	cfg, err := config.Parse("demo.yaml", yml.Bytes(), lookup)
+	cfgPath := filepath.Join(dir, "demo.yaml")
+	if err := os.WriteFile(cfgPath, yml.Bytes(), 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.Parse(cfgPath, yml.Bytes(), lookup)
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
@@ -147,7 +159,15 @@ func demo(ctx context.Context, out io.Writer, logger *slog.Logger, changeEvery t
 			}
 		}
 	}()
-	return serve(ctx, cfg, logger, nil)
+	return serve(ctx, cfg, logger, func(addr string) {
+		pw.mu.Lock()
+		defer pw.mu.Unlock()
+		fmt.Fprintf(pw.out, "While it runs, try the admin commands in another terminal:\n")
+		for _, c := range []string{"destinations list", "deliveries list"} {
+			fmt.Fprintf(pw.out, "  pollhook %s --config %s --addr %s\n", c, cfgPath, addr)
+		}
+		fmt.Fprintln(pw.out)
+	})
 }
 
 // serveLocal serves h on a free 127.0.0.1 port until ctx is done.

@@ -22,6 +22,7 @@ func TestDemo(t *testing.T) {
 		"item.deleted  key=1001  webhook-id=evt_",
 		`patch:  [{"op":"replace","path":"/customer/tier","value":"gold"}]`,
 		"signature ok",
+		"While it runs, try the admin commands in another terminal:\n  pollhook destinations list --config ",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)

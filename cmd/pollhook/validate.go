@@ -30,14 +30,20 @@ func loadConfig(env *cliEnv, path string) (*config.Config, int) {
 	if err == nil {
 		return cfg, exitOK
 	}
+	return nil, printConfigError(env, path, err)
+}
+
+// printConfigError prints why the configuration at path could not be
+// loaded and returns the exit code for it.
+func printConfigError(env *cliEnv, path string, err error) int {
 	var errs config.Errors
 	if errors.As(err, &errs) {
 		fmt.Fprintln(env.stderr, err.Error())
 		fmt.Fprintf(env.stderr, "%s: %d error%s\n", path, len(errs), plural(len(errs)))
-		return nil, exitBadConfig
+		return exitBadConfig
 	}
 	fmt.Fprintf(env.stderr, "pollhook: %v\n", err)
-	return nil, exitBadConfig
+	return exitBadConfig
 }
 
 func plural(n int) string {
