@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,9 @@ func (f failer) status(resp *http.Response) *Error {
 	code := resp.StatusCode
 	detail := statusDetail(code)
 	secrets := f.secrets()
+	if r := resp.Request; r != nil && r.URL != nil && r.URL.String() != f.req.URL {
+		secrets = sortedSecrets(append(secrets, redirectSecrets(r.URL)...))
+	}
 	// Reading past maxSnippet by the longest secret lets a secret that
 	// straddles the cut be scrubbed whole rather than leak its first bytes.
 	extra := 0
@@ -222,8 +226,27 @@ func (f failer) secrets() []string {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return sortedSecrets(out)
+}
+
+// redirectSecrets lists the credentials of the URL a redirect led to, which
+// the source may echo too: its userinfo, also as the basic credentials Go
+// sends for it, and its query values.
+func redirectSecrets(u *url.URL) []string {
+	out := queryValues(u.RawQuery)
+	if u.User != nil {
+		p, _ := u.User.Password()
+		out = append(out, u.User.Username(), p, base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+p)))
+	}
 	return out
+}
+
+// sortedSecrets drops values too short to be worth masking and sorts the
+// rest longest first, so that a secret containing another is scrubbed whole.
+func sortedSecrets(s []string) []string {
+	s = slices.DeleteFunc(s, func(v string) bool { return len(v) < minSecretLen })
+	slices.SortFunc(s, func(a, b string) int { return len(b) - len(a) })
+	return s
 }
 
 // snippetText turns the start of a body into one line of printable text of

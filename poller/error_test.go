@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -123,5 +124,26 @@ func TestPollRetryAfterDate(t *testing.T) {
 	// RetryAfter was computed between the answer and now.
 	if lo, hi := sent.Sub(after), 90*time.Second; perr.RetryAfter < lo || perr.RetryAfter > hi {
 		t.Errorf("RetryAfter = %v, want within [%v, %v]", perr.RetryAfter, lo, hi)
+	}
+}
+
+// TestPollRedirectSecrets: a source that redirects to a URL with
+// credentials and echoes them in its error page does not get them logged.
+func TestPollRedirectSecrets(t *testing.T) {
+	t.Parallel()
+	var target string
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/start" {
+			http.Redirect(w, r, target, http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "denied %s %s", r.URL.RequestURI(), r.Header.Get("Authorization"))
+	})
+	target = strings.Replace(srv.URL, "http://", "http://rduser:rdpass@", 1) + "/final?token=rdtoken"
+	perr := pollErr(t, New(nil), t.Context(), Request{URL: srv.URL + "/start"})
+	want := "poll GET " + srv.URL + "/start: status 500 Internal Server Error: denied /final?token=REDACTED Basic REDACTED"
+	if perr.Error() != want {
+		t.Errorf("error = %q, want %q", perr.Error(), want)
 	}
 }

@@ -279,7 +279,7 @@ func newDestination(d Destination, opts Options) (*destination, error) {
 	if d.Timeout <= 0 {
 		d.Timeout = DefaultTimeout
 	}
-	nd := &destination{Destination: d, policy: d.Retry.withDefaults(), redact: redactor{secrets: d.Secrets}, now: opts.Now}
+	nd := &destination{Destination: d, policy: d.Retry.withDefaults(), redact: redactor{secrets: destinationSecrets(d)}, now: opts.Now}
 	nd.tmpl = tmpl
 	switch d.Signature {
 	case "":

@@ -2,9 +2,12 @@ package pusher
 
 import (
 	"context"
+	"encoding/base64"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -32,6 +35,64 @@ func RedactURL(raw string) string {
 // RedactURL and the destination's secrets are masked wherever they appear.
 type redactor struct {
 	secrets []string
+}
+
+// minSecretLen keeps very short values from being masked: they would blank
+// ordinary words and guard nothing.
+const minSecretLen = 4
+
+// plainHeaders never carry credentials, so their values are not masked.
+var plainHeaders = []string{"Accept", "Accept-Language", "Cache-Control", "Content-Type", "User-Agent"}
+
+// destinationSecrets lists what a receiver may echo of d's credentials in
+// an error page: the signing secrets, the values of its headers, and its
+// URL's userinfo (also as the basic credentials Go sends for it), path
+// (Slack, Discord and Teams put the token there) and query values; longest
+// first, so that a secret containing another is masked whole.
+func destinationSecrets(d Destination) []string {
+	var out []string
+	add := func(s string) {
+		if len(s) >= minSecretLen && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range d.Secrets {
+		add(s)
+	}
+	for name, v := range d.Header {
+		if slices.Contains(plainHeaders, http.CanonicalHeaderKey(name)) {
+			continue
+		}
+		add(v)
+		// "Bearer abc", "Basic abc": the credential alone may be echoed.
+		if _, cred, ok := strings.Cut(v, " "); ok {
+			add(cred)
+		}
+	}
+	if u, err := url.Parse(d.URL); err == nil {
+		if u.User != nil {
+			p, _ := u.User.Password()
+			add(u.User.Username())
+			add(p)
+			add(base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + p)))
+		}
+		if u.Path != "/" {
+			add(u.EscapedPath())
+			add(u.Path)
+		}
+		for pair := range strings.SplitSeq(u.RawQuery, "&") {
+			_, v, ok := strings.Cut(pair, "=")
+			if !ok {
+				v = pair
+			}
+			add(v)
+			if dec, err := url.QueryUnescape(v); err == nil {
+				add(dec)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 func (r redactor) text(s string) string {

@@ -80,3 +80,27 @@ func TestTruncateUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestDestinationSecrets: what a receiver may echo of a destination's
+// credentials in its error page is masked in the failure reason.
+func TestDestinationSecrets(t *testing.T) {
+	d := Destination{
+		URL:     "https://hookuser:hookpass@hooks.example.com/services/T0/B0/xoxb-token?token=q-secret&bare-token",
+		Secrets: []string{"whsec_c2VjcmV0"},
+		Header:  map[string]string{"Authorization": "Bearer hdr-secret", "Content-Type": "text/plain", "X-Id": "abc"},
+	}
+	r := redactor{secrets: destinationSecrets(d)}
+	tests := []struct{ in, want string }{
+		{"denied /services/T0/B0/xoxb-token?token=q-secret&bare-token", "denied <secret>?token=<secret>&<secret>"},
+		{"got Authorization=Bearer hdr-secret", "got Authorization=<secret>"},
+		{"got hdr-secret", "got <secret>"},
+		{"got Authorization=Basic aG9va3VzZXI6aG9va3Bhc3M=", "got Authorization=Basic <secret>"},
+		{"user hookuser pass hookpass", "user <secret> pass <secret>"},
+		{"content-type text/plain, id abc", "content-type text/plain, id abc"}, // plain headers and short values stay
+	}
+	for _, tt := range tests {
+		if got := r.text(tt.in); got != tt.want {
+			t.Errorf("text(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/pollhook/pollhook/poller"
@@ -46,7 +48,13 @@ func cmdHealth(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string
 	return exitOK
 }
 
-// redactErr keeps a net/http error from echoing the raw URL.
+// redactErr keeps a net/http error from echoing the raw URL. The client's
+// *url.Error quotes the URL it requested with the password as "***" but the
+// query as it is, so it no longer matches rawURL: its URL is redacted in place.
 func redactErr(err error, rawURL string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = poller.RedactURL(ue.URL)
+	}
 	return replaceAll(err.Error(), rawURL, poller.RedactURL(rawURL))
 }
