@@ -1,6 +1,6 @@
 // Package admin serves pollhook's operational HTTP endpoints: liveness,
-// readiness, Prometheus metrics and the authenticated JSON admin API under
-// /api/v1/ (a status page comes in a later version).
+// readiness, Prometheus metrics, the authenticated JSON admin API under
+// /api/v1/ and the status page at /.
 package admin
 
 import (

@@ -61,6 +61,10 @@ type Destination struct {
 	Format   string   // json, xml or form; ignored when Template is set
 	Template bool     // the body is rendered by a template
 	Jobs     []string // the jobs routed to it, in display order
+	// Events are the event types it takes (its events: list); empty
+	// means all. A resync for one destination needs to know which others
+	// would receive item.snapshot events too.
+	Events []string
 }
 
 // APIConfig is what the admin API reads and acts on.
@@ -71,7 +75,20 @@ type APIConfig struct {
 	Store        store.Store
 	Deliveries   Deliveries
 	Destinations []Destination
-	// Now is the clock for ages (default time.Now).
+	// Jobs are the configured jobs, in display order, for the jobs
+	// endpoints and the status page.
+	Jobs []Job
+	// Scheduler triggers polls and tells when jobs run next; nil answers
+	// 503 to a poll request and leaves next runs out.
+	Scheduler Scheduler
+	// Polls holds the outcomes of the jobs' polls (Pipeline.Observe); nil
+	// shows every job's health as unknown.
+	Polls *Polls
+	// Wake tells the pusher that a resync committed events for a job
+	// (Pusher.Wake); nil leaves them to the lanes' next look at the store.
+	Wake func(job string)
+	// Now is the clock for ages and for the time of resync events
+	// (default time.Now).
 	Now func() time.Time
 }
 
@@ -84,15 +101,23 @@ type api struct {
 	del       Deliveries
 	dests     map[string]*Destination
 	order     []string // destination names, in the order given
+	jobs      map[string]*Job
+	jobOrder  []string // job names, in the order given
+	sched     Scheduler
+	polls     *Polls
+	wake      func(job string)
+	heavySlot chan struct{} // held while a request has a whole snapshot in memory
 	now       func() time.Time
 	mux       *http.ServeMux
 }
 
-// MountAPI serves the admin API under /api/v1/; call it once. Without a
-// token it logs once that the API is disabled, and refuses every request.
+// MountAPI serves the admin API under /api/v1/ and the status page at /;
+// call it once. Without a token it logs once that the API is disabled, and
+// refuses every request.
 func (s *Server) MountAPI(c APIConfig) {
 	a := &api{srv: s, st: c.Store, del: c.Deliveries, now: c.Now, dests: make(map[string]*Destination, len(c.Destinations)),
-		mux: http.NewServeMux()}
+		jobs: make(map[string]*Job, len(c.Jobs)), sched: c.Scheduler, polls: c.Polls, wake: c.Wake,
+		heavySlot: make(chan struct{}, 1), mux: http.NewServeMux()}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -108,14 +133,25 @@ func (s *Server) MountAPI(c APIConfig) {
 		a.dests[d.Name] = d
 		a.order = append(a.order, d.Name)
 	}
+	for i := range c.Jobs {
+		j := &c.Jobs[i]
+		a.jobs[j.Name] = j
+		a.jobOrder = append(a.jobOrder, j.Name)
+	}
 	a.mux.HandleFunc("GET /api/v1/destinations", a.listDestinations)
 	a.mux.HandleFunc("GET /api/v1/destinations/{name}", a.getDestination)
 	a.mux.HandleFunc("POST /api/v1/destinations/{name}/resume", a.resume)
 	a.mux.HandleFunc("POST /api/v1/destinations/{name}/replay", a.replay)
 	a.mux.HandleFunc("GET /api/v1/deadletters", a.listDeadLetters)
 	a.mux.HandleFunc("POST /api/v1/deadletters/{destination}/{event_id}/retry", a.retry)
+	a.mux.HandleFunc("GET /api/v1/jobs", a.listJobs)
+	a.mux.HandleFunc("GET /api/v1/jobs/{name}", a.getJob)
+	a.mux.HandleFunc("POST /api/v1/jobs/{name}/poll", a.pollJob)
+	a.mux.HandleFunc("GET /api/v1/jobs/{name}/snapshot", a.getSnapshot)
+	a.mux.HandleFunc("POST /api/v1/jobs/{name}/resync", a.resync)
 	a.mux.HandleFunc(apiRoot, a.noRoute)
 	s.mux.Handle(apiRoot, a)
+	s.mux.HandleFunc("GET /{$}", a.statusPage)
 }
 
 const apiRoot = "/api/v1/"
@@ -132,10 +168,19 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) authorized(r *http.Request) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !a.enabled || !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return a.tokenMatches(strings.TrimSpace(token))
+}
+
+// tokenMatches compares token with the admin token in constant time; it is
+// false for every token while the API is disabled.
+func (a *api) tokenMatches(token string) bool {
+	if !a.enabled {
+		return false
+	}
+	got := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) == 1
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,7 +190,7 @@ func (w *world) run() (*pusher.Pusher, func()) {
 func (w *world) adminDests() []Destination {
 	var out []Destination
 	for _, d := range w.dests {
-		ad := Destination{Name: d.Name, URL: d.URL, Method: "POST", Format: "json"}
+		ad := Destination{Name: d.Name, URL: d.URL, Method: "POST", Format: "json", Events: d.Events}
 		for job, names := range w.routes {
 			if slices.Contains(names, d.Name) {
 				ad.Jobs = append(ad.Jobs, job)
@@ -255,6 +256,25 @@ func (c *client) expect(method, path string, code int, want string) {
 	got, body, _ := c.do(method, path)
 	if got != code || body != want+"\n" {
 		c.t.Errorf("%s %s = %d\n%s\nwant %d\n%s", method, path, got, body, code, want)
+	}
+}
+
+// call is one request of a test: a method and a path.
+type call struct{ method, path string }
+
+// answersNoSecret sends each of calls and fails the test for every answer,
+// headers included, that holds one of secrets.
+func (c *client) answersNoSecret(calls []call, secrets []string) {
+	c.t.Helper()
+	for _, cl := range calls {
+		code, body, h := c.do(cl.method, cl.path)
+		var hdr strings.Builder
+		_ = h.Write(&hdr)
+		for _, s := range secrets {
+			if strings.Contains(body, s) || strings.Contains(hdr.String(), s) {
+				c.t.Errorf("%s %s (%d) answers secret %q:\n%s%s", cl.method, cl.path, code, s, hdr.String(), body)
+			}
+		}
 	}
 }
 

@@ -23,6 +23,12 @@ type Metrics struct {
 	deliveryLatency *prometheus.HistogramVec
 	skipped         *prometheus.CounterVec
 	health          *prometheus.CounterVec
+
+	// Configuration reloads (reload.go).
+	reloads           *prometheus.CounterVec
+	lastReloadSuccess prometheus.Gauge
+	lastReloadOK      prometheus.Gauge
+	outbox            *reloadableOutbox // nil unless WatchReloadableOutbox
 }
 
 // NewMetrics creates the metrics and registers them, with the Go runtime
@@ -69,8 +75,9 @@ func NewMetrics() *Metrics {
 			Help: "source.down and source.recovered events committed, by job and type.",
 		}, []string{"job", "type"}),
 	}
+	m.reloads, m.lastReloadSuccess, m.lastReloadOK = newReloadMetrics()
 	m.Registry.MustRegister(m.polls, m.failures, m.pollDuration, m.changes, m.held, m.deliveries, m.deliveryLatency,
-		m.skipped, m.health,
+		m.skipped, m.health, m.reloads, m.lastReloadSuccess, m.lastReloadOK,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -21,6 +21,16 @@ var destinationEventTypes = []string{
 	"item.snapshot", "source.down", "source.recovered",
 }
 
+// destinationMethods and destinationFormats are the values of a
+// destination's method (in any case) and format.
+var (
+	destinationMethods = []string{"GET", "POST", "PUT", "PATCH"}
+	destinationFormats = []string{"json", "xml", "form"}
+)
+
+// signatureSchemes are the values of a destination's signature.
+var signatureSchemes = []string{"standard", "github", "none"}
+
 // maxBatchEvents bounds batch.max_events: a receiver behind a typical
 // proxy rejects bodies of a few MB, and a failed batch is retried whole.
 const maxBatchEvents = 1000
@@ -51,11 +61,11 @@ func parseTemplate(text string) error {
 // format, template, content type, concurrency, rate limit, success codes,
 // event filter and batching, and the combinations that cannot work.
 func (v validator) delivery(p string, d *Destination) {
-	if !slices.Contains([]string{"GET", "POST", "PUT", "PATCH"}, d.Method) {
+	if !slices.Contains(destinationMethods, d.Method) {
 		v.errorf(p+".method", "%q is not supported; expected GET, POST, PUT or PATCH", d.Method)
 	}
 	switch {
-	case d.Format != "" && !slices.Contains([]string{"json", "xml", "form"}, d.Format):
+	case d.Format != "" && !slices.Contains(destinationFormats, d.Format):
 		v.errorf(p+".format", "%q is not supported; expected json, xml or form", d.Format)
 	case d.Method == "GET" && d.Format != "form" && d.Template == "":
 		v.errorf(p+".format", "%q cannot be sent with GET, which sends the event's form fields as a query string; remove format or write format: form", d.Format)

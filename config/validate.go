@@ -19,6 +19,13 @@ import (
 // metrics labels, admin API paths and store keys.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
+// requestMethods are the values of a job's request.method (in any case),
+// and jobEventNames those of its events.
+var (
+	requestMethods = []string{"GET", "POST"}
+	jobEventNames  = []string{"created", "updated", "deleted", "changed"}
+)
+
 const nameRule = "expected letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 // validator checks a defaulted Config; every problem goes to the tracker,
@@ -162,7 +169,7 @@ func (v validator) job(p string, j *Job, first map[string]int, i int) {
 
 func (v validator) request(p string, r *Request) {
 	v.url(p+".url", r.URL, "https://api.example.com/orders")
-	if r.Method != "GET" && r.Method != "POST" {
+	if !slices.Contains(requestMethods, r.Method) {
 		v.errorf(p+".method", "%q is not supported; expected GET or POST", r.Method)
 	}
 	if r.Body != "" && r.Method == "GET" {
@@ -239,7 +246,7 @@ func (v validator) events(p string, j *Job) {
 		switch {
 		case seen[e]:
 			v.errorf(ep, "%q is listed twice", e)
-		case e != "created" && e != "updated" && e != "deleted" && e != "changed":
+		case !slices.Contains(jobEventNames, e):
 			v.errorf(ep, "%q is not an event; expected created, updated, deleted or changed", e)
 		case e == "changed" && j.Items != "":
 			v.errorf(ep, `"changed" is emitted only without items (document mode); expected created, updated or deleted`)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -44,6 +43,8 @@ type cliEnv struct {
 var commands = []command{
 	{name: "run", short: "run the daemon: poll, diff, store and push webhooks", run: cmdRun, flags: configFlag},
 	{name: "validate", short: "check a configuration file and print every error with its line", run: cmdValidate, flags: configFlag},
+	{name: "once", args: "JOB", short: "poll one job once and print the events it would send, changing nothing", run: cmdOnce, flags: onceFlags},
+	{name: "schema", short: "print the JSON Schema of the configuration file", run: cmdSchema},
 	{name: "demo", short: "run a self-contained demo: a changing source, a job and a printing receiver", run: cmdDemo, flags: demoFlags},
 	{name: "health", args: "URL", short: "exit 0 when URL answers 2xx (container health checks)", run: cmdHealth, flags: healthFlags},
 	{name: "destinations", short: "show the destinations of a running pollhook, resume a paused one", subs: destinationsCommands},
@@ -186,31 +187,6 @@ func configFlag(fs *flag.FlagSet) {
 
 func flagString(fs *flag.FlagSet, name string) string {
 	return fs.Lookup(name).Value.String()
-}
-
-// logger builds the process logger: JSON unless stderr is a terminal.
-func (e *cliEnv) logger() (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(e.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: expected debug, info, warn or error", e.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	format := e.logFormat
-	if format == "auto" {
-		format = "json"
-		if f, ok := e.stderr.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
-		}
-	}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: expected json, text or auto", e.logFormat)
 }
 
 func versionString() string {

@@ -6,20 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
+	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pollhook/pollhook/admin"
 	"github.com/pollhook/pollhook/config"
-	"github.com/pollhook/pollhook/differ"
-	"github.com/pollhook/pollhook/poller"
 	"github.com/pollhook/pollhook/pusher"
-	"github.com/pollhook/pollhook/scheduler"
 	"github.com/pollhook/pollhook/store"
 )
 
@@ -37,83 +35,118 @@ func cmdRun(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) i
 		fmt.Fprintf(env.stderr, "pollhook run: unexpected argument %q (did you mean --config %s?)\n", args[0], args[0])
 		return exitUsage
 	}
+	// SIGHUP reloads the configuration. It is caught before anything else
+	// because its default action ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	logger, err := env.logger()
 	if err != nil {
 		fmt.Fprintf(env.stderr, "pollhook run: %v\n", err)
 		return exitUsage
 	}
-	cfg, code := loadConfig(env, flagString(fs, "config"))
+	path := flagString(fs, "config")
+	cfg, code := loadConfig(env, path)
 	if cfg == nil {
 		return code
 	}
-	if err := serve(ctx, cfg, logger, nil); err != nil {
+	if err := serveWith(ctx, cfg, logger, serveOptions{configPath: path, reload: hup}); err != nil {
 		logger.Error("pollhook stopped with an error", "err", err)
 		return exitFailure
 	}
 	return exitOK
 }
 
-// daemon is one running pollhook: store, pusher, scheduler and admin listener.
+// daemon is one running pollhook: the store, the metrics and the admin
+// listener, which live as long as the process, and the generation that
+// runs the current configuration (pusher, scheduler, pipelines), which a
+// reload replaces (see reload.go).
 type daemon struct {
-	logger  *slog.Logger
-	store   *store.Badger
-	pusher  *pusher.Pusher
-	sched   *scheduler.Scheduler
-	admin   *http.Server
-	ln      net.Listener
-	running atomic.Bool
+	logger     *slog.Logger
+	store      *store.Badger
+	metrics    *admin.Metrics
+	polls      *admin.Polls // each job's last poll, for the jobs API and the status page; kept across reloads
+	admin      *http.Server
+	ln         net.Listener
+	configPath string          // the file a reload reads; "" when reloading is not offered
+	runCtx     context.Context // parent of every poll's context
+
+	gen    atomic.Pointer[generation]
+	srv    atomic.Pointer[admin.Server]  // the current generation's endpoints, which the listener serves
+	pusher atomic.Pointer[pusher.Pusher] // what wakes and admin actions reach; switched before the old one stops
+
+	running   atomic.Bool
+	reloading atomic.Bool
+	reloadSem chan struct{}  // held by the reload in progress, and by shutdown to the end
+	closing   chan struct{}  // closed when shutdown begins
+	pushers   sync.WaitGroup // the Run of every generation's pusher
 }
 
-// serve runs pollhook with cfg until ctx is done, then shuts down in order:
-// stop scheduling and let running polls commit, let in-flight deliveries
-// finish or return to the queue, stop HTTP, close the store.
-// ready, when not nil, receives the admin listener's address once every
-// component runs, that is once /readyz answers 200.
+// serveOptions is what serveWith needs besides the configuration.
+type serveOptions struct {
+	// ready, when not nil, receives the admin listener's address once
+	// every component runs, that is once /readyz answers 200.
+	ready func(addr string)
+	// configPath is the file a reload reads again; "" offers no reload
+	// (the demo's configuration is generated).
+	configPath string
+	// reload receives a value for each SIGHUP.
+	reload <-chan os.Signal
+}
+
+// serve runs pollhook with cfg until ctx is done, without reloading; see
+// serveWith.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready func(addr string)) error {
-	d, err := start(cfg, logger)
+	return serveWith(ctx, cfg, logger, serveOptions{ready: ready})
+}
+
+// serveWith runs pollhook with cfg until ctx is done, reloading the
+// configuration on each value of opts.reload and on POST /-/reload, then
+// shuts down in order: stop scheduling and let running polls commit, let
+// in-flight deliveries finish or return to the queue, stop HTTP, close the
+// store.
+func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts serveOptions) error {
+	d, err := start(cfg, logger, opts.configPath)
 	if err != nil {
 		return err
 	}
+	// Polls outlive the signal on purpose: Stop lets them commit first.
+	d.runCtx = context.WithoutCancel(ctx)
 	logger.Info("pollhook started", "version", versionString(), "listen", d.ln.Addr().String(),
 		"jobs", len(cfg.Jobs), "destinations", len(cfg.Destinations), "store", cfg.Store.Path)
 
+	// A reload asked for through the listener waits until the first
+	// generation runs: there is nothing to replace before.
+	d.reloadSem <- struct{}{}
 	var wg sync.WaitGroup
-	pushCtx, stopPush := context.WithCancel(context.WithoutCancel(ctx))
-	pushErr := make(chan error, 1)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		pushErr <- d.pusher.Run(pushCtx)
-	}()
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := d.admin.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("admin listener failed", "err", err)
 		}
-	}()
-	d.sched.Start(context.WithoutCancel(ctx))
+	})
+	d.run(d.gen.Load())
 	d.running.Store(true)
-	if ready != nil {
-		ready(d.ln.Addr().String())
-	}
-	// Poll every job once at start-up rather than waiting for its first tick,
-	// so that what changed while pollhook was down is seen at once.
-	for _, j := range cfg.Jobs {
-		if err := d.sched.Trigger(j.Name); err != nil && !errors.Is(err, scheduler.ErrRunning) {
-			logger.Warn("initial poll not started", "job", j.Name, "err", err)
-		}
+	<-d.reloadSem
+	if opts.ready != nil {
+		opts.ready(d.ln.Addr().String())
 	}
 
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-opts.reload:
+			// The outcome is logged and counted by reload itself.
+			_, _ = d.reload(ctx, "SIGHUP")
+		}
+	}
 	logger.Info("shutting down")
 	d.running.Store(false)
+	// Wait for a reload in progress, and let no other start.
+	close(d.closing)
+	d.reloadSem <- struct{}{}
 	var errs []error
-	if err := d.sched.Stop(schedulerStopTimeout); err != nil {
-		errs = append(errs, fmt.Errorf("stop scheduler: %w", err))
-	}
-	stopPush()
-	if err := <-pushErr; err != nil && !errors.Is(err, context.Canceled) {
-		errs = append(errs, fmt.Errorf("pusher: %w", err))
+	if err := d.gen.Load().stop(schedulerStopTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer cancel()
@@ -121,6 +154,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 		errs = append(errs, fmt.Errorf("stop admin listener: %w", err))
 	}
 	wg.Wait()
+	d.pushers.Wait()
 	if err := d.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
@@ -129,10 +163,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ready f
 }
 
 // start opens the store and builds every component; nothing runs yet.
-func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
-	d := &daemon{logger: logger}
+func start(cfg *config.Config, logger *slog.Logger, configPath string) (*daemon, error) {
+	d := &daemon{logger: logger, configPath: configPath, reloadSem: make(chan struct{}, 1), closing: make(chan struct{})}
 	st, err := store.Open(cfg.Store.Path, store.Options{
-		SyncWrites: cfg.Store.SyncWrites == nil || *cfg.Store.SyncWrites,
+		SyncWrites: syncWrites(cfg),
 		Logger:     logger.With("component", "store"),
 	})
 	if err != nil {
@@ -144,53 +178,18 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 
-	routes := make(map[string][]string, len(cfg.Jobs))
-	for _, j := range cfg.Jobs {
-		routes[j.Name] = j.Destinations
-	}
-	metrics := admin.NewMetrics()
-	d.pusher, err = pusher.New(st, pusherDestinations(cfg), routes, logger.With("component", "pusher"),
-		pusher.Options{UserAgent: "pollhook/" + versionString(), DrainTimeout: deliveryDrainTimeout, Observe: metrics.ObserveDelivery})
+	d.metrics = admin.NewMetrics()
+	d.polls = admin.NewPolls(nil)
+	d.metrics.WatchReloadableOutbox(st, cfg.DestinationNames(), logger.With("component", "admin"), nil)
+	d.metrics.ConfigLoaded(time.Now())
+	g, err := d.build(cfg, nil)
 	if err != nil {
 		return fail(err)
 	}
-	metrics.WatchOutbox(st, slices.Sorted(maps.Keys(cfg.Destinations)), logger.With("component", "admin"), nil)
-	schedOpts := schedulerOptions(cfg)
-	schedOpts.Skipped = metrics.ObserveSkipped
-	d.sched = scheduler.New(logger.With("component", "scheduler"), schedOpts)
-	pl := poller.New(&http.Client{Transport: pollTransport(cfg)})
-	for _, j := range cfg.Jobs {
-		df, err := differ.Compile(differSpec(j))
-		if err != nil {
-			return fail(fmt.Errorf("job %q: %w", j.Name, err))
-		}
-		p := &scheduler.Pipeline{
-			Job:          j.Name,
-			Request:      pollRequest(j),
-			Poller:       pl,
-			Differ:       df,
-			Store:        st,
-			Destinations: j.Destinations,
-			Wake:         d.pusher.Wake,
-			Logger:       logger.With("component", "scheduler", "job", j.Name),
-			Observe:      metrics.ObservePoll,
-
-			NotifySourceHealth: j.NotifySourceHealth,
-			DownAfter:          j.DownAfter,
-		}
-		if err := d.sched.Add(schedulerEntry(j, p)); err != nil {
-			return fail(fmt.Errorf("job %q: %w", j.Name, err))
-		}
-	}
-
-	srv := admin.New(logger.With("component", "admin"), map[string]admin.Check{
-		"store":     st.Ready,
-		"config":    func() error { return nil },
-		"scheduler": d.schedulerReady,
-	}, metrics)
-	srv.MountAPI(admin.APIConfig{Token: string(cfg.Server.AdminToken), Store: st, Deliveries: d.pusher,
-		Destinations: adminDestinations(cfg)})
-	d.admin = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	d.gen.Store(g)
+	d.pusher.Store(g.pusher)
+	d.srv.Store(g.admin)
+	d.admin = &http.Server{Handler: http.HandlerFunc(d.serveHTTP), ReadHeaderTimeout: 5 * time.Second}
 	d.ln, err = net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err))
@@ -198,9 +197,65 @@ func start(cfg *config.Config, logger *slog.Logger) (*daemon, error) {
 	return d, nil
 }
 
+func syncWrites(cfg *config.Config) bool { return cfg.Store.SyncWrites == nil || *cfg.Store.SyncWrites }
+
+// serveHTTP hands each request to the current generation's endpoints.
+func (d *daemon) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	d.srv.Load().Handler().ServeHTTP(w, r)
+}
+
+// adminServer builds the admin endpoints of generation g: health, metrics,
+// the API over g's configuration, and the reload endpoint. A reload builds
+// new ones and swaps them in, so that the API always describes the
+// configuration that runs and checks its admin token.
+func (d *daemon) adminServer(g *generation) *admin.Server {
+	cfg := g.cfg
+	srv := admin.New(d.logger.With("component", "admin"), map[string]admin.Check{
+		"store":     d.store.Ready,
+		"config":    func() error { return nil },
+		"scheduler": d.schedulerReady,
+	}, d.metrics)
+	srv.MountAPI(jobsAPI(admin.APIConfig{Token: string(cfg.Server.AdminToken), Store: d.store, Deliveries: deliveries{d},
+		Destinations: adminDestinations(cfg)}, cfg, g.sched, d.polls, d.wake))
+	if d.configPath != "" {
+		srv.MountReload(string(cfg.Server.AdminToken), func(ctx context.Context) (admin.ReloadResult, error) {
+			return d.reload(ctx, "POST /-/reload")
+		})
+	}
+	return srv
+}
+
+// schedulerReady holds readiness while no scheduler runs; a reload, which
+// replaces the scheduler, does not count as not running.
 func (d *daemon) schedulerReady() error {
-	if !d.running.Load() || !d.sched.Running() {
+	if !d.running.Load() {
+		return errors.New("not running")
+	}
+	if g := d.gen.Load(); !d.reloading.Load() && (g == nil || !g.sched.Running()) {
 		return errors.New("not running")
 	}
 	return nil
+}
+
+// wake tells the current pusher that job committed events.
+func (d *daemon) wake(job string) {
+	if p := d.pusher.Load(); p != nil {
+		p.Wake(job)
+	}
+}
+
+// deliveries are the admin API's delivery actions, taken by the current
+// pusher. During a reload that is the new one, not yet running: it reads
+// the store when it starts, so an action taken then is not lost.
+type deliveries struct{ d *daemon }
+
+func (x deliveries) Resume(dest string) (bool, error) { return x.d.pusher.Load().Resume(dest) }
+func (x deliveries) RetryDeadLetter(dest, eventID string) error {
+	return x.d.pusher.Load().RetryDeadLetter(dest, eventID)
+}
+func (x deliveries) ReplayDeadLetters(dest string) (int, error) {
+	return x.d.pusher.Load().ReplayDeadLetters(dest)
+}
+func (x deliveries) ReplaySince(dest, job string, since time.Time) (int, error) {
+	return x.d.pusher.Load().ReplaySince(dest, job, since)
 }

@@ -44,10 +44,18 @@ jobs:
 // returns what it returned.
 func startDaemon(t *testing.T, cfg *config.Config) (addr string, stop func() error) {
 	t.Helper()
+	return startDaemonWith(t, cfg, slog.New(slog.DiscardHandler), serveOptions{})
+}
+
+// startDaemonWith is startDaemon with a logger and serveWith's options
+// (opts.ready is set here).
+func startDaemonWith(t *testing.T, cfg *config.Config, logger *slog.Logger, opts serveOptions) (addr string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), func(a string) { addrs <- a }) }()
+	opts.ready = func(a string) { addrs <- a }
+	go func() { done <- serveWith(ctx, cfg, logger, opts) }()
 	var stopped bool
 	var result error
 	stop = func() error {
@@ -116,9 +124,23 @@ hook         active  j    0      0       0         -             -       -
 		"destinations", "list", "--config", cli, "--addr", addr)
 }
 
-func TestSchedulerReadyNeedsRunning(t *testing.T) {
-	d := &daemon{}
-	if err := d.schedulerReady(); err == nil || err.Error() != "not running" {
-		t.Errorf("schedulerReady before start = %v, want \"not running\"", err)
+func TestSchedulerReady(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		running, reloading bool
+		want               string
+	}{
+		{"before start", false, false, "not running"},
+		{"no scheduler", true, false, "not running"},
+		{"stopping during a reload", false, true, "not running"},
+		{"reloading", true, true, ""},
+	} {
+		d := &daemon{}
+		d.running.Store(tc.running)
+		d.reloading.Store(tc.reloading)
+		err := d.schedulerReady()
+		if got := fmt.Sprint(err); (err == nil) != (tc.want == "") || (err != nil && got != tc.want) {
+			t.Errorf("%s: schedulerReady = %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }
