@@ -81,6 +81,21 @@ func (s *source) waitPolls(t *testing.T, n int) {
 	}
 }
 
+// waitTotal waits until the source has seen at least n requests in all,
+// those made before the call included (a start-up poll may be done by the
+// time the daemon is ready).
+func (s *source) waitTotal(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.After(reloadWait)
+	for s.polls.Load() < n {
+		select {
+		case <-s.polled:
+		case <-deadline:
+			t.Fatalf("source %s saw %d of %d polls in %s", s.URL, s.polls.Load(), n, reloadWait)
+		}
+	}
+}
+
 // hook is one webhook a receiver got.
 type hook struct {
 	ID, Type, Data string
@@ -328,7 +343,7 @@ func TestReloadAddJob(t *testing.T) {
 	dests := [][2]string{{"hook", rcv.URL}}
 	const token = ", admin_token: tok"
 	in := startInstance(t, cfgYAML(dir, token, dests, job("a", a.URL, "@hourly", "", "hook")))
-	a.waitPolls(t, 1)
+	a.waitTotal(t, 1) // the start-up poll; @hourly makes no other
 
 	in.reload(cfgYAML(dir, token, dests, job("a", a.URL, "@hourly", "", "hook"), job("b", b.URL, "@hourly", ", emit_initial: true", "hook")),
 		"tok", 200, fmt.Sprintf(reloaded, 2, 1))
