@@ -23,6 +23,7 @@ type Metrics struct {
 	deliveryLatency *prometheus.HistogramVec
 	skipped         *prometheus.CounterVec
 	health          *prometheus.CounterVec
+	fetched         *prometheus.CounterVec
 
 	// Configuration reloads (reload.go).
 	reloads           *prometheus.CounterVec
@@ -70,6 +71,10 @@ func NewMetrics() *Metrics {
 			Name: "pollhook_skipped_ticks_total",
 			Help: "Scheduled polls not run, by job and reason (running, concurrency, host_rate, backoff).",
 		}, []string{"job", "reason"}),
+		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pollhook_fetched_bytes_total",
+			Help: "Response body bytes fetched from sources, decoded, by job.",
+		}, []string{"job"}),
 		health: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pollhook_source_health_events_total",
 			Help: "source.down and source.recovered events committed, by job and type.",
@@ -77,7 +82,7 @@ func NewMetrics() *Metrics {
 	}
 	m.reloads, m.lastReloadSuccess, m.lastReloadOK = newReloadMetrics()
 	m.Registry.MustRegister(m.polls, m.failures, m.pollDuration, m.changes, m.held, m.deliveries, m.deliveryLatency,
-		m.skipped, m.health, m.reloads, m.lastReloadSuccess, m.lastReloadOK,
+		m.skipped, m.health, m.fetched, m.reloads, m.lastReloadSuccess, m.lastReloadOK,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -97,6 +102,9 @@ func (m *Metrics) ObservePoll(o scheduler.Outcome) {
 	}
 	if o.Health != "" {
 		m.health.WithLabelValues(o.Job, o.Health).Inc()
+	}
+	if o.Bytes > 0 {
+		m.fetched.WithLabelValues(o.Job).Add(float64(o.Bytes))
 	}
 }
 

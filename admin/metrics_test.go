@@ -14,10 +14,10 @@ import (
 func TestObservePoll(t *testing.T) {
 	m := NewMetrics()
 	for _, o := range []scheduler.Outcome{
-		{Job: "orders", Result: scheduler.ResultBaseline, Duration: 20 * time.Millisecond},
+		{Job: "orders", Result: scheduler.ResultBaseline, Duration: 20 * time.Millisecond, Bytes: 1500},
 		{Job: "orders", Result: scheduler.ResultChanged, Events: 3, ByType: map[string]int{"item.created": 2, "item.deleted": 1}, Duration: 40 * time.Millisecond},
 		{Job: "orders", Result: scheduler.ResultFailed, Reason: "timeout", Err: errors.New("timed out"), Duration: 10 * time.Second},
-		{Job: "stock", Result: scheduler.ResultFailed, Reason: "response", Err: errors.New(`item 1: key field "id" is missing`), Duration: time.Millisecond},
+		{Job: "stock", Result: scheduler.ResultFailed, Reason: "response", Err: errors.New(`item 1: key field "id" is missing`), Duration: time.Millisecond, Bytes: 20},
 		{Job: "stock", Result: scheduler.ResultHeld, Duration: time.Millisecond},
 		{Job: "stock", Result: scheduler.ResultHeld, Duration: time.Millisecond},
 		{Job: "stock", Result: scheduler.ResultFailed, Reason: "status", Err: errors.New("503"), Health: scheduler.TypeSourceDown, Duration: time.Millisecond},
@@ -54,8 +54,12 @@ pollhook_skipped_ticks_total{job="stock",reason="backoff"} 2
 # HELP pollhook_source_health_events_total source.down and source.recovered events committed, by job and type.
 # TYPE pollhook_source_health_events_total counter
 pollhook_source_health_events_total{job="stock",type="source.down"} 1
+# HELP pollhook_fetched_bytes_total Response body bytes fetched from sources, decoded, by job.
+# TYPE pollhook_fetched_bytes_total counter
+pollhook_fetched_bytes_total{job="orders"} 1500
+pollhook_fetched_bytes_total{job="stock"} 20
 `
-	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "pollhook_fetched_bytes_total",
 		"pollhook_changes_total", "pollhook_held_polls_total", "pollhook_poll_failures_total", "pollhook_polls_total",
 		"pollhook_skipped_ticks_total", "pollhook_source_health_events_total"); err != nil {
 		t.Error(err)

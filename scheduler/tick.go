@@ -74,6 +74,7 @@ type Outcome struct {
 	Duration time.Duration
 	Err      error
 	Health   string // TypeSourceDown or TypeSourceRecovered when the tick committed one
+	Bytes    int64  // body bytes fetched (decoded, all pages), also by a poll that then failed
 }
 
 // Tick runs one poll of the job. A failed poll leaves the store untouched.
@@ -111,7 +112,7 @@ func (p *Pipeline) tick(ctx context.Context) Outcome {
 			continue
 		}
 		if err != nil {
-			return Outcome{Result: ResultFailed, Err: err}
+			return Outcome{Result: ResultFailed, Err: err, Bytes: out.Bytes}
 		}
 		return out
 	}
@@ -119,7 +120,7 @@ func (p *Pipeline) tick(ctx context.Context) Outcome {
 
 // once polls, diffs against the head it read and commits conditionally on
 // that head, so a concurrent writer makes it fail with store.ErrStale.
-func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
+func (p *Pipeline) once(ctx context.Context) (out Outcome, err error) {
 	head, err := p.Store.Head(p.Job)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("read head: %w", err)
@@ -132,6 +133,8 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	fetched := int64(len(resp.Body))
+	defer func() { out.Bytes = fetched }()
 	if resp.NotModified {
 		return Outcome{Result: ResultNotModified}, nil
 	}
@@ -189,7 +192,7 @@ func (p *Pipeline) once(ctx context.Context) (Outcome, error) {
 	if len(events) > 0 && p.Wake != nil {
 		p.Wake(p.Job)
 	}
-	out := Outcome{Events: len(events)}
+	out = Outcome{Events: len(events)}
 	if len(events) > 0 {
 		out.ByType = make(map[string]int)
 		for _, ev := range events {

@@ -184,6 +184,29 @@ func TestTickNotModifiedAndFailedPollKeepSnapshot(t *testing.T) {
 	}
 }
 
+// TestTickBytes: every tick reports the body bytes it fetched, also one
+// whose body then fails to parse, and none for a 304.
+func TestTickBytes(t *testing.T) {
+	st := openStore(t)
+	src := &fakeSource{etag: `"v1"`}
+	p, _ := newPipeline(t, differ.Spec{Items: "$", Key: []string{"id"}}, src, st)
+	ctx := context.Background()
+	src.set(200, `[{"id":1},{"id":2}]`)
+	for _, want := range []struct {
+		result string
+		bytes  int64
+	}{{ResultBaseline, 19}, {ResultNotModified, 0}} {
+		if out := p.Tick(ctx); out.Result != want.result || out.Bytes != want.bytes {
+			t.Errorf("tick: %q, %d bytes, %v; want %q, %d", out.Result, out.Bytes, out.Err, want.result, want.bytes)
+		}
+	}
+	src.etag = ""
+	src.set(200, `<html>maintenance</html>`)
+	if out := p.Tick(ctx); out.Result != ResultFailed || out.Bytes != 24 {
+		t.Errorf("tick on an HTML page: %q, %d bytes; want failed, 24", out.Result, out.Bytes)
+	}
+}
+
 // TestTickStaleRetries shows that a commit racing another writer re-diffs
 // against the new head instead of emitting against a stale snapshot.
 func TestTickStaleRetries(t *testing.T) {
