@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,26 @@ func TestDaemonServesJobs(t *testing.T) {
 	code, body = get("/")
 	if code != http.StatusOK || !strings.Contains(string(body), `id="job-j"`) || strings.Contains(string(body), "daemon-token") {
 		t.Errorf("status page: %d\n%s", code, body)
+	}
+	// The running instance's metrics: the poll, the bytes it fetched (the
+	// source's 10-byte body), the outbox read from the store, the config.
+	code, body = get("/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	lines := strings.Split(string(body), "\n")
+	for _, want := range []string{
+		`pollhook_polls_total{job="j",result="baseline"} 1`,
+		`pollhook_fetched_bytes_total{job="j"} 10`,
+		`pollhook_outbox_depth{destination="hook"} 0`,
+		`pollhook_outbox_oldest_pending_seconds{destination="hook"} 0`,
+		`pollhook_dead_letters{destination="hook"} 0`,
+		`pollhook_destination_paused{destination="hook"} 0`,
+		`pollhook_config_reloads_total{result="success"} 0`,
+		`pollhook_config_last_reload_successful 1`,
+	} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
