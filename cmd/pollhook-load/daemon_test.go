@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pollhook/pollhook/config"
+)
+
+// TestWriteConfig holds the generated configuration to what pollhook's
+// own loader accepts.
+func TestWriteConfig(t *testing.T) {
+	f := &fleet{sourceURLs: []string{"http://127.0.0.1:1001", "http://127.0.0.1:1002"}, receiverURL: "http://127.0.0.1:1003/hook"}
+	tests := []struct {
+		name string
+		o    options
+	}{
+		{"defaults", options{Jobs: 12, Interval: time.Second, Jitter: 200 * time.Millisecond, SyncWrites: true}},
+		{"no jitter, limits, no fsync", options{Jobs: 3, Interval: 2 * time.Second, MaxConcurrent: 16}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			data := filepath.Join(t.TempDir(), "data")
+			if err := writeConfig(&b, tt.o, f, data); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Parse("load.yaml", b.Bytes(), nil)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, b.String())
+			}
+			if cfg.Store.Path != data || cfg.Store.SyncWrites == nil || *cfg.Store.SyncWrites != tt.o.SyncWrites {
+				t.Errorf("store %+v, want path %s, sync_writes %t", cfg.Store, data, tt.o.SyncWrites)
+			}
+			if cfg.Limits.MaxConcurrentPolls != tt.o.MaxConcurrent {
+				t.Errorf("max_concurrent_polls %d, want %d", cfg.Limits.MaxConcurrentPolls, tt.o.MaxConcurrent)
+			}
+			if len(cfg.Jobs) != tt.o.Jobs {
+				t.Fatalf("%d jobs, want %d", len(cfg.Jobs), tt.o.Jobs)
+			}
+			if d := cfg.Destinations["receiver"]; d == nil || d.URL != f.receiverURL {
+				t.Errorf("destinations %v, want receiver at %s", cfg.Destinations, f.receiverURL)
+			}
+			last := tt.o.Jobs - 1
+			for _, i := range []int{0, last} {
+				j := cfg.Jobs[i]
+				if j.Schedule != "@every "+tt.o.Interval.String() || time.Duration(j.Jitter) != tt.o.Jitter ||
+					j.Request.URL != f.jobURL(i) || j.Items != "items" || !reflect.DeepEqual([]string(j.Key), []string{"id"}) ||
+					!reflect.DeepEqual(j.Destinations, []string{"receiver"}) {
+					t.Errorf("job %d: %+v", i, j)
+				}
+			}
+			// Names are zero-padded, so that they sort as they are numbered.
+			if want := "load-" + strings.Repeat("0", len(cfg.Jobs[last].Name)-len("load-")); cfg.Jobs[0].Name != want {
+				t.Errorf("first job %q, want %q (last %q)", cfg.Jobs[0].Name, want, cfg.Jobs[last].Name)
+			}
+		})
+	}
+}
+
+func TestLogWatcher(t *testing.T) {
+	var out bytes.Buffer
+	l := newLogWatcher(&out)
+	writes := []string{
+		`{"level":"INFO","msg":"pollhook-load pprof","listen":"127.0.0.1:6060"}` + "\n" + `{"level":"INFO","msg":"pollhook st`,
+		`arted","listen":"127.0.0.1:4242","jobs":2}` + "\n",
+		`{"level":"WARN","msg":"slow"}` + "\n" + `{"level":"WARN","msg":"slow"}` + "\n\n",
+		`{"level":"ERROR","msg":"broken","err":"x"}` + "\n" + "panic: runtime error: index out of range [3] with length 3\n",
+		`{"level":"DEBUG","msg":"poll done"}` + "\n" + `{"level":"INFO","msg":"pollhook started","listen":"127.0.0.1:1"}` + "\n",
+	}
+	var all string
+	for _, w := range writes {
+		if n, err := l.Write([]byte(w)); err != nil || n != len(w) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		all += w
+	}
+	select {
+	case <-l.started:
+	default:
+		t.Fatal("started not closed")
+	}
+	if got := l.listenAddr(); got != "127.0.0.1:4242" {
+		t.Errorf("listener %q, want the first start-up line's", got)
+	}
+	if got := l.pprofAddr(); got != "127.0.0.1:6060" {
+		t.Errorf("pprof listener %q", got)
+	}
+	want := map[string]int{"WARN: slow": 2, "ERROR: broken": 1, "OUTPUT: panic: runtime error: index out of range [3] with length 3": 1}
+	if got := l.problems(); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems %v, want %v", got, want)
+	}
+	if out.String() != all {
+		t.Errorf("copied %q, want everything written", out.String())
+	}
+	if got := strings.Count(l.lastLines(), "\n") + 1; got != 8 {
+		t.Errorf("last lines: %d, want the 8 non-empty lines:\n%s", got, l.lastLines())
+	}
+}
