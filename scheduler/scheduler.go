@@ -300,7 +300,14 @@ func (s *Scheduler) Stop(timeout time.Duration) error {
 // Trigger starts a run of the named job now, without jitter, and returns at
 // once. It fails with ErrUnknownJob, ErrNotRunning, or ErrRunning when the
 // job is already running: the trigger is then skipped, not queued.
-func (s *Scheduler) Trigger(name string) error {
+func (s *Scheduler) Trigger(name string) error { return s.trigger(name, false) }
+
+// TriggerJittered is Trigger with the job's jitter first, as a scheduled
+// run waits it: the daemon starts its jobs this way, so that many jobs do
+// not all hit their sources (and open their connections) at one instant.
+func (s *Scheduler) TriggerJittered(name string) error { return s.trigger(name, true) }
+
+func (s *Scheduler) trigger(name string, jitter bool) error {
 	s.mu.Lock()
 	e, ok := s.entries[name]
 	s.mu.Unlock()
@@ -311,7 +318,7 @@ func (s *Scheduler) Trigger(name string) error {
 	if err != nil {
 		return fmt.Errorf("job %q: %w", name, err)
 	}
-	go s.execute(ctx, e, s.now(), false)
+	go s.execute(ctx, e, s.now(), false, jitter)
 	return nil
 }
 
@@ -357,7 +364,7 @@ func (s *Scheduler) fire(e *entry, at time.Time) {
 	if err != nil {
 		return
 	}
-	s.execute(ctx, e, at, true)
+	s.execute(ctx, e, at, true, true)
 }
 
 // claim marks name as running and returns the parent of the run's context.
@@ -381,10 +388,10 @@ func (s *Scheduler) claim(name string) (context.Context, error) {
 // trigger, the time of the trigger): jitter, then a slot under the global
 // cap and a token of the host, then the run. The claim is released before
 // a panic is reported, so once the report is logged the job can run again.
-func (s *Scheduler) execute(ctx context.Context, e *entry, at time.Time, scheduled bool) {
+func (s *Scheduler) execute(ctx context.Context, e *entry, at time.Time, scheduled, jitter bool) {
 	cron.Recover(e.log)(cron.FuncJob(func() {
 		defer s.release(e.Name)
-		if scheduled && !s.waitJitter(ctx, e) {
+		if jitter && !s.waitJitter(ctx, e) {
 			return
 		}
 		// Waiting past the next tick would only make that tick find the

@@ -420,6 +420,35 @@ func TestJitterDelaysScheduledRun(t *testing.T) {
 	receive(t, ran, "triggered run")
 }
 
+// TestTriggerJittered: a jittered trigger (the daemon's start-up polls)
+// waits the job's jitter, as a scheduled run does; a plain one does not.
+func TestTriggerJittered(t *testing.T) {
+	t.Parallel()
+	const jitter = 300 * time.Millisecond
+	ran := make(chan time.Time, 1)
+	s := start(t, discard, Options{Rand: fixedSource(^uint64(0))}, Entry{Name: "j", Schedule: "@hourly", Jitter: jitter, Run: func(context.Context) {
+		ran <- time.Now()
+	}})
+	begin := time.Now()
+	if err := s.TriggerJittered("j"); err != nil {
+		t.Fatal(err)
+	}
+	// The highest draw is jitter-1ns.
+	if at := receive(t, ran, "jittered trigger"); at.Sub(begin) < jitter-time.Nanosecond {
+		t.Errorf("a jittered trigger ran %v after it, want at least %v", at.Sub(begin), jitter-time.Nanosecond)
+	}
+	begin = time.Now()
+	for err := s.Trigger("j"); err != nil; err = s.Trigger("j") {
+		if !errors.Is(err, ErrRunning) { // the run above may still hold the job's guard
+			t.Fatalf("Trigger: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if at := receive(t, ran, "plain trigger"); at.Sub(begin) >= jitter {
+		t.Errorf("a plain trigger waited %v, want no jitter", at.Sub(begin))
+	}
+}
+
 func TestStopEndsJitterWait(t *testing.T) {
 	t.Parallel()
 	var runs atomic.Int32

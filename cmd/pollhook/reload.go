@@ -139,7 +139,7 @@ func (d *daemon) run(g *generation) {
 	d.pushers.Go(func() { g.pushDone <- g.pusher.Run(ctx) })
 	g.sched.Start(d.runCtx)
 	for _, job := range g.poll {
-		if err := g.sched.Trigger(job); err != nil && !errors.Is(err, scheduler.ErrRunning) {
+		if err := g.sched.TriggerJittered(job); err != nil && !errors.Is(err, scheduler.ErrRunning) {
 			d.logger.Warn("initial poll not started", "job", job, "err", err)
 		}
 	}
