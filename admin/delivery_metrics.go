@@ -107,6 +107,22 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// backlog is what waits on the lane dest × job whose cursor is cursor: the
+// events from it to the job's last one (head), and the detection time of
+// the oldest of them (zero when none waits). The API's lane view and the
+// outbox gauges both read it here.
+func backlog(st store.Store, dest, job string, cursor uint64, head store.Head) (uint64, time.Time, error) {
+	if cursor == 0 || head.LastSeq < cursor {
+		return 0, time.Time{}, nil
+	}
+	// One event, usually from a chunk read anyway: cheap enough.
+	evs, err := st.Pending(dest, job, 1)
+	if err != nil || len(evs) == 0 {
+		return head.LastSeq - cursor + 1, time.Time{}, err
+	}
+	return head.LastSeq - cursor + 1, evs[0].Time, nil
+}
+
 // lanes fills depth and oldest from every lane's cursor and its job's last
 // event; it reports false when the store could not be read.
 func (c *outboxCollector) lanes(depth map[string]float64, oldest map[string]time.Time) bool {
@@ -125,22 +141,14 @@ func (c *outboxCollector) lanes(depth map[string]float64, oldest map[string]time
 			}
 			heads[l.Job] = h
 		}
-		if h.LastSeq < l.Cursor {
-			if _, ok := depth[l.Destination]; !ok {
-				depth[l.Destination] = 0
-			}
-			continue
-		}
-		depth[l.Destination] += float64(h.LastSeq - l.Cursor + 1)
-		evs, err := c.st.Pending(l.Destination, l.Job, 1)
+		n, first, err := backlog(c.st, l.Destination, l.Job, l.Cursor, h)
 		if err != nil {
 			c.log.Warn("metrics: read pending event", "destination", l.Destination, "job", l.Job, "err", err)
 			return false
 		}
-		if len(evs) > 0 {
-			if t, ok := oldest[l.Destination]; !ok || evs[0].Time.Before(t) {
-				oldest[l.Destination] = evs[0].Time
-			}
+		depth[l.Destination] += float64(n)
+		if t, ok := oldest[l.Destination]; n > 0 && (!ok || first.Before(t)) {
+			oldest[l.Destination] = first
 		}
 	}
 	return true

@@ -185,17 +185,14 @@ func (a *api) lane(dest, job string, head store.Head) (LaneStatus, error) {
 	}
 	ls := LaneStatus{Job: job, Cursor: st.Cursor, LastSeq: head.LastSeq, Attempts: st.Attempts,
 		FirstAttempt: st.FirstAttempt, NextAttempt: st.NextAttempt, LastStatus: st.LastStatus, LastError: st.LastError}
-	if st.Cursor > 0 && head.LastSeq >= st.Cursor {
-		ls.Depth = head.LastSeq - st.Cursor + 1
-		// One event, usually from a chunk read anyway: cheap enough.
-		evs, err := a.st.Pending(dest, job, 1)
-		if err != nil {
-			return ls, err
-		}
-		if len(evs) > 0 {
-			ls.OldestPending = evs[0].Time
-			ls.OldestPendingAge = max(a.now().Sub(evs[0].Time), 0).Seconds()
-		}
+	depth, oldest, err := backlog(a.st, dest, job, st.Cursor, head)
+	if err != nil {
+		return ls, err
+	}
+	ls.Depth = depth
+	if !oldest.IsZero() {
+		ls.OldestPending = oldest
+		ls.OldestPendingAge = max(a.now().Sub(oldest), 0).Seconds()
 	}
 	rs, err := a.st.Redeliveries(dest, job, 0)
 	if err != nil {
