@@ -283,8 +283,8 @@ const windowSize = 256 << 10
 func (c *valueCursor) value(i int) []byte {
 	r := c.s.items[i].val
 	ch := &c.s.chunks[r.chunk]
-	if o := int64(r.off) - int64(ch.from); o >= 0 && o+int64(r.n) <= int64(len(ch.data)) {
-		return ch.data[o : o+int64(r.n)]
+	if b, ok := ch.held(r); ok {
+		return b
 	}
 	if int(r.chunk) == c.chunk && r.off >= c.off && r.off+r.n <= c.off+uint32(len(c.buf)) {
 		return c.buf[r.off-c.off : r.off-c.off+r.n]

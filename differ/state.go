@@ -110,11 +110,19 @@ var hashSeed = maphash.MakeSeed()
 func hashBytes(b []byte) uint64 { return maphash.Bytes(hashSeed, b) }
 
 func (s *State) bytesOf(r ref) []byte {
-	c := &s.chunks[r.chunk]
-	if o := int64(r.off) - int64(c.from); o >= 0 && o+int64(r.n) <= int64(len(c.data)) {
-		return c.data[o : o+int64(r.n) : o+int64(r.n)]
+	if b, ok := s.chunks[r.chunk].held(r); ok {
+		return b
 	}
 	return s.read(r)
+}
+
+// held returns the bytes r locates when c holds them in memory.
+func (c *chunk) held(r ref) ([]byte, bool) {
+	o := int64(r.off) - int64(c.from)
+	if o < 0 || o+int64(r.n) > int64(len(c.data)) {
+		return nil, false
+	}
+	return c.data[o : o+int64(r.n) : o+int64(r.n)], true
 }
 
 // read reads bytes that s does not hold from the store, into memory of
