@@ -103,7 +103,7 @@ func (d *Differ) full(w *walker, src []int32, sum [32]byte, p pairing) ([]byte, 
 				if i := src[j]; i >= 0 {
 					return cur.value(int(i))
 				}
-				return out[pend[j].val.off:pend[j].val.end]
+				return pend[j].val.of(out)
 			}}
 		next := plan.layout(items, func(j int) int {
 			if i := src[j]; i >= 0 {
@@ -124,8 +124,8 @@ func (d *Differ) full(w *walker, src []int32, sum [32]byte, p pairing) ([]byte, 
 	if src == nil && w.prev == nil && len(w.c.out) == fullSize(len(items), w.value, w.key) {
 		buf = w.c.out
 		for j := range items {
-			items[j].val = spanRef(0, w.items[j].val)
-			items[j].key = spanRef(0, w.items[j].key)
+			items[j].val = w.items[j].val.ref()
+			items[j].key = w.items[j].key.ref()
 		}
 		writeHeader(buf, d.kind, d.fingerprint, sum, 0, [32]byte{}, len(items))
 	} else {

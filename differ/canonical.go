@@ -43,10 +43,15 @@ type canonicalizer struct {
 	scratch []byte       // reused when an object's members or a set's elements must be reordered
 	sets    [][]elemSpan // elements of the open sets (unordered arrays), reused like stack
 	slow    bool         // stringSlow ran since this was last cleared
+	// in is the rest of a body read as it is parsed (see stream.go), nil
+	// when src is the whole body. src is then a window on the body,
+	// starting at its byte base.
+	in   *source
+	base int
 }
 
 func (c *canonicalizer) errAt(off int, format string, args ...any) error {
-	return &syntaxError{msg: fmt.Sprintf(format, args...), Offset: off}
+	return &syntaxError{msg: fmt.Sprintf(format, args...), Offset: c.base + off}
 }
 
 // errChar reports the byte at c.pos, or the end of the input.
@@ -80,11 +85,18 @@ func (c *canonicalizer) skipSpace() {
 	if c.pos < len(c.src) && c.src[c.pos] > ' ' {
 		return // the common case in compact bodies
 	}
-	for c.pos < len(c.src) {
-		switch c.src[c.pos] {
-		case ' ', '\t', '\n', '\r':
-			c.pos++
-		default:
+	for {
+		for c.pos < len(c.src) {
+			switch c.src[c.pos] {
+			case ' ', '\t', '\n', '\r':
+				c.pos++
+			default:
+				return
+			}
+		}
+		// The end of the window is the end of the body only once the
+		// body has no more.
+		if !c.fill(c.pos + 1) {
 			return
 		}
 	}
@@ -92,8 +104,8 @@ func (c *canonicalizer) skipSpace() {
 
 // skipBOM tolerates the UTF-8 byte order mark some legacy servers prepend.
 func (c *canonicalizer) skipBOM() {
-	if bytes.HasPrefix(c.src[c.pos:], []byte("\xef\xbb\xbf")) {
-		c.pos += 3
+	if bytes.HasPrefix(c.src[c.pos:], utf8BOM) {
+		c.pos += len(utf8BOM)
 	}
 }
 

@@ -377,18 +377,24 @@ func (d *Differ) diffSum(prev *State, body []byte, sum [32]byte, single bool) (_
 	old := d.comparable(prev)
 	if old != nil && old.body == sum {
 		// The very bytes the items come from: nothing changed, and there
-		// is nothing to parse. A pending hold ends.
-		res := &Result{Next: old}
-		if old.holdPolls > 0 {
-			res = withPending(d.hold(old, 0, [32]byte{}), old, old.pending)
-		}
-		res.Sum, res.Unchanged = sum, true
-		return res, nil
+		// is nothing to parse.
+		return d.unchanged(old, sum), nil
 	}
 	if d.kind == kindDocument {
 		return d.diffDocument(old, prev == nil, body, sum)
 	}
 	return d.diffItems(prev, old, body, single, func() [32]byte { return sum })
+}
+
+// unchanged is the result of a body that is the very body old was read
+// from. A pending hold ends.
+func (d *Differ) unchanged(old *State, sum [32]byte) *Result {
+	res := &Result{Next: old}
+	if old.holdPolls > 0 {
+		res = withPending(d.hold(old, 0, [32]byte{}), old, old.pending)
+	}
+	res.Sum, res.Unchanged = sum, true
+	return res
 }
 
 // comparable returns prev when it was taken under the rules of d, else nil.
@@ -407,6 +413,12 @@ func (d *Differ) diffItems(prev, old *State, body []byte, single bool, sum func(
 	if err != nil {
 		return nil, err
 	}
+	return d.compareItems(prev, old, w, sum)
+}
+
+// compareItems compares the items w read with old, the comparable part
+// of prev (phases 3 and on of an items-mode diff).
+func (d *Differ) compareItems(prev, old *State, w *walker, sum func() [32]byte) (_ *Result, err error) {
 	var p pairing
 	if d.kind == kindKeyed {
 		if p, err = w.pairKeyed(old); err != nil {
@@ -453,22 +465,38 @@ func (d *Differ) walk(old *State, body []byte, single bool) (*walker, error) {
 		w.items = make([]pending, 0, len(old.items)+len(old.items)/16)
 	}
 	w.c = canonicalizer{src: body, out: make([]byte, headerSize, size)}
-	w.c.skipBOM()
-	miss, err := w.locate(0, 0, false)
-	if err == nil {
-		err = w.c.end()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse response: %w", err)
-	}
-	if miss != "" {
-		return nil, fmt.Errorf("items %q: %s", d.spec.Items, miss)
-	}
-	if err := w.keys(); err != nil {
+	if err := w.run(); err != nil {
 		return nil, err
 	}
-	w.bodyLen, w.c.src = len(body), nil
 	return w, nil
+}
+
+// run reads the items of the body from the canonicalizer's start to its
+// end, then drops the body.
+func (w *walker) run() error {
+	c := &w.c
+	c.fill(c.pos + len(utf8BOM))
+	c.skipBOM()
+	miss, err := w.locate(0, 0, false)
+	if err == nil {
+		err = c.end()
+	}
+	if c.in != nil && c.in.err != nil {
+		// The body could not be read to its end: that, not what the
+		// parser made of the part it had, is what went wrong.
+		return c.in.err
+	}
+	if err != nil {
+		return fmt.Errorf("parse response: %w", err)
+	}
+	if miss != "" {
+		return fmt.Errorf("items %q: %s", w.d.spec.Items, miss)
+	}
+	if err := w.keys(); err != nil {
+		return err
+	}
+	w.bodyLen, c.src = c.base+len(c.src), nil
+	return nil
 }
 
 // diffDocument compares a whole document; its state is always stored in

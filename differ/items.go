@@ -47,15 +47,27 @@ const (
 	skipMisses = 64
 )
 
-// pending is one element of the response's items.
+// pending is one element of the response's items. A response has as many
+// as it has items, so it is kept to 40 bytes.
 type pending struct {
-	prev    int32 // a previous item with the same raw bytes, or -1
-	val     span  // otherwise its canonical value in the walker's buffer
-	key     span  // and its key (set by keys)
+	prev    int32   // a previous item with the same raw bytes, or -1
+	rawLen  uint32  // length of its raw bytes
+	val     outSpan // otherwise its canonical value in the walker's buffer
+	key     outSpan // and its key (set by keys)
 	keyHash uint64
 	raw     uint64 // hash of its raw bytes
-	rawLen  uint32
 }
+
+// outSpan locates bytes in the walker's buffer, which a body's size limit
+// keeps far below 4 GiB.
+type outSpan struct{ off, end uint32 }
+
+func newOutSpan(off, end int) outSpan { return outSpan{uint32(off), uint32(end)} }
+
+func (s outSpan) of(b []byte) []byte { return b[s.off:s.end] }
+
+// ref locates the span's bytes in a full snapshot laid out in the buffer.
+func (s outSpan) ref() ref { return ref{chunk: 0, off: s.off, n: s.end - s.off} }
 
 // oldValue returns the value of item i of the state compared with. A lean
 // state reads it from the store, and several steps of a diff compare the
@@ -80,14 +92,14 @@ func (w *walker) value(j int) []byte {
 	if i := w.items[j].prev; i >= 0 {
 		return w.prev.value(int(i))
 	}
-	return w.c.out[w.items[j].val.off:w.items[j].val.end]
+	return w.items[j].val.of(w.c.out)
 }
 
 func (w *walker) key(j int) []byte {
 	if i := w.items[j].prev; i >= 0 {
 		return w.prev.key(int(i))
 	}
-	return w.c.out[w.items[j].key.off:w.items[j].key.end]
+	return w.items[j].key.of(w.c.out)
 }
 
 // locate parses the value at c.pos looking for the item array at
@@ -114,17 +126,17 @@ func (w *walker) locate(i, itemsStart int, inside bool) (string, error) {
 		return "", w.element()
 	case b == 'n' && (i == len(path) || inside || path[i] == elemStep):
 		// A Go API encodes an empty slice as null: that is no items.
-		return "", c.skip()
+		return "", w.skipValue()
 	case i == len(path) && path.wildcards():
-		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), c.skip()
+		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), w.skipValue()
 	case i == len(path):
-		return fmt.Sprintf("found %s, want an array", kindName(b)), c.skip()
+		return fmt.Sprintf("found %s, want an array", kindName(b)), w.skipValue()
 	case path[i] == elemStep && b == '[':
 		return w.eachElement(i)
 	case path[i] == elemStep:
-		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), c.skip()
+		return fmt.Sprintf("%q is %s, want an array", path.render(i, w.at), kindName(b)), w.skipValue()
 	case b != '{':
-		return fmt.Sprintf("%q is %s, want an object", path.render(i, w.at), kindName(b)), c.skip()
+		return fmt.Sprintf("%q is %s, want an object", path.render(i, w.at), kindName(b)), w.skipValue()
 	}
 	want := canonicalName(path[i])
 	var miss string
@@ -134,6 +146,7 @@ func (w *walker) locate(i, itemsStart int, inside bool) (string, error) {
 	more, err := c.beginObject()
 	for more && err == nil {
 		var nameStart, nameEnd int
+		c.whole()
 		if nameStart, nameEnd, err = c.memberName(); err != nil {
 			return "", err
 		}
@@ -145,7 +158,7 @@ func (w *walker) locate(i, itemsStart int, inside bool) (string, error) {
 			w.truncate(itemsStart)
 			miss, err = w.locate(i+1, itemsStart, inside)
 		} else {
-			err = c.skip()
+			err = w.skipValue()
 		}
 		if err != nil {
 			return "", err
@@ -191,6 +204,12 @@ func (w *walker) eachElement(i int) (string, error) {
 // nextElement consumes the ',' or ']' after an array element.
 func (w *walker) nextElement() (more bool, err error) { return w.c.nextElement() }
 
+// skipValue validates the value at c.pos, which holds no items.
+func (w *walker) skipValue() error {
+	w.c.whole()
+	return w.c.skip()
+}
+
 // truncate forgets the items found from the n-th on.
 func (w *walker) truncate(n int) {
 	for _, p := range w.items[n:] {
@@ -216,6 +235,7 @@ func (w *walker) elements() error {
 		return nil
 	}
 	for {
+		c.compact()
 		if err := w.element(); err != nil {
 			return err
 		}
@@ -238,9 +258,13 @@ func (w *walker) element() error {
 	case w.skip > 0:
 		w.skip--
 	default:
+		if c.in != nil && int(w.next) < len(w.prev.items) {
+			c.fill(start + int(w.prev.items[w.next].rawLen) + 1)
+		}
 		if i, h := w.expected(start); i >= 0 {
 			return w.recognised(i, h, start, start+int(w.prev.items[i].rawLen))
 		}
+		c.whole()
 		if end := scanValue(c.src, start); end > start && delimited(c.src, end) {
 			h := hashBytes(c.src[start:end])
 			if i := w.prev.findRaw(h, end-start); i >= 0 {
@@ -254,6 +278,7 @@ func (w *walker) element() error {
 			c.out = slices.Grow(c.out, (len(c.src)-start)*9/8)
 		}
 	}
+	c.whole()
 	frame := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0)
 	if err := c.value(w.d.ignore); err != nil {
@@ -261,7 +286,7 @@ func (w *walker) element() error {
 	}
 	putUint32(c.out[frame:], len(c.out)-frame-4)
 	raw := c.src[start:c.pos]
-	w.items = append(w.items, pending{prev: -1, val: span{frame + 4, len(c.out)}, raw: hashBytes(raw), rawLen: uint32(len(raw))})
+	w.items = append(w.items, pending{prev: -1, val: newOutSpan(frame+4, len(c.out)), raw: hashBytes(raw), rawLen: uint32(len(raw))})
 	return nil
 }
 
@@ -309,7 +334,7 @@ func (w *walker) keys() error {
 		}
 		frame := len(w.c.out)
 		w.c.out = append(w.c.out, 0, 0, 0, 0)
-		v := w.c.out[p.val.off:p.val.end]
+		v := p.val.of(w.c.out)
 		switch w.d.kind {
 		case kindKeyed:
 			var err error
@@ -320,7 +345,7 @@ func (w *walker) keys() error {
 			w.c.out = appendContentKey(w.c.out, v)
 		}
 		putUint32(w.c.out[frame:], len(w.c.out)-frame-4)
-		p.key = span{frame + 4, len(w.c.out)}
+		p.key = newOutSpan(frame+4, len(w.c.out))
 		p.keyHash = hashBytes(w.c.out[frame+4:])
 	}
 	return nil

@@ -102,6 +102,12 @@ type Response struct {
 	Duration     time.Duration
 }
 
+// BodyReader reads the body of a successful poll as it comes in (see
+// PollStream). length is the decoded body's length when it is known before
+// it is read (an identity body with a Content-Length, or merged pages),
+// else -1.
+type BodyReader func(resp *Response, body io.Reader, length int64) error
+
 // Poller sends polls through one shared HTTP client. It keeps what polls
 // share: one client per distinct TLS setting and the OAuth2 tokens. It is
 // safe for concurrent use.
@@ -154,6 +160,25 @@ const (
 // token request included, because the scheduler budgets a poll, not a
 // request.
 func (p *Poller) Poll(ctx context.Context, req Request) (*Response, error) {
+	return p.poll(ctx, req, nil)
+}
+
+// PollStream is Poll for a caller that reads the body as it comes in, so
+// that a large one is never held whole. For a successful poll with a body
+// (not a 304), read is called with the response, whose Body is nil, and
+// the decoded body; the poll's timeout and body limit still hold, and a
+// body that breaks either, or that cannot be read, fails read's reads with
+// the *Error Poll would return. read's error is PollStream's. A paginated
+// poll reads its pages as Poll does and hands read the merged document.
+func (p *Poller) PollStream(ctx context.Context, req Request, read BodyReader) (*Response, error) {
+	if read == nil {
+		return nil, errors.New("poller: PollStream without a reader")
+	}
+	return p.poll(ctx, req, read)
+}
+
+// poll is Poll, and PollStream when read is set.
+func (p *Poller) poll(ctx context.Context, req Request, read BodyReader) (*Response, error) {
 	paginated := req.Pagination.Type != ""
 	// Conditional requests only without pagination: an unchanged first
 	// page says nothing about the others.
@@ -184,9 +209,17 @@ func (p *Poller) Poll(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	var out *Response
-	if paginated {
+	switch {
+	case paginated:
 		out, err = s.paginate()
-	} else {
+		if err == nil && read != nil {
+			body := out.Body
+			out.Body = nil
+			err = read(out, bytes.NewReader(body), int64(len(body)))
+		}
+	case read != nil:
+		out, err = s.stream(hreq, read)
+	default:
 		out, err = s.single(hreq)
 	}
 	if err != nil {
@@ -231,14 +264,20 @@ func (s *poll) single(hreq *http.Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := response(resp)
+	out.Body = body
+	return out, nil
+}
+
+// response is the part of a Response that resp's header says.
+func response(resp *http.Response) *Response {
 	return &Response{
 		Status:       resp.StatusCode,
-		Body:         body,
 		ContentType:  resp.Header.Get("Content-Type"),
 		ETag:         resp.Header.Get("ETag"),
 		LastModified: resp.Header.Get("Last-Modified"),
 		NotModified:  resp.StatusCode == http.StatusNotModified,
-	}, nil
+	}
 }
 
 // send sends one request of the poll with its credentials and returns the
@@ -246,38 +285,115 @@ func (s *poll) single(hreq *http.Request) (*Response, error) {
 // notModifiedOK; its body, which it has none of by definition, is not
 // read.
 func (s *poll) send(hreq *http.Request, notModifiedOK bool) (*http.Response, []byte, error) {
+	resp, err := s.do(hreq, notModifiedOK)
+	if err != nil || resp.StatusCode == http.StatusNotModified {
+		return resp, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := readBody(resp, s.limit)
+	if err != nil {
+		return nil, nil, s.bodyError(err)
+	}
+	drain(resp)
+	s.limit -= int64(len(body))
+	return resp, body, nil
+}
+
+// do sends one request of the poll with its credentials and returns a
+// successful answer with its body unread (closed for a 304), or the
+// poll's failure.
+func (s *poll) do(hreq *http.Request, notModifiedOK bool) (*http.Response, error) {
 	s.authorize(hreq)
 	resp, err := s.client.Do(hreq.WithContext(s.ctx))
 	if err != nil {
-		return nil, nil, s.f.transport(phaseResponse, err)
+		return nil, s.f.transport(phaseResponse, err)
 	}
-	defer resp.Body.Close()
-
 	switch code := resp.StatusCode; {
 	case code == http.StatusNotModified && notModifiedOK:
 		drain(resp)
-		return resp, nil, nil
+		resp.Body.Close()
+		return resp, nil
 	case code < 200 || code > 299:
 		if code == http.StatusUnauthorized {
 			s.dropToken()
 		}
 		perr := s.f.status(resp)
 		drain(resp)
-		return nil, nil, perr
+		resp.Body.Close()
+		return nil, perr
 	}
-	body, err := readBody(resp, s.limit)
-	switch {
-	case errors.Is(err, errTooLarge):
-		return nil, nil, s.f.tooLarge()
-	case err != nil:
-		if eerr, ok := errors.AsType[*encodingError](err); ok {
-			return nil, nil, s.f.fail(ReasonResponse, eerr.Error(), nil)
-		}
-		return nil, nil, s.f.transport(phaseBody, err)
+	return resp, nil
+}
+
+// bodyError is the poll's failure when its body could not be read.
+func (s *poll) bodyError(err error) *Error {
+	if errors.Is(err, errTooLarge) {
+		return s.f.tooLarge()
+	}
+	if eerr, ok := errors.AsType[*encodingError](err); ok {
+		return s.f.fail(ReasonResponse, eerr.Error(), nil)
+	}
+	return s.f.transport(phaseBody, err)
+}
+
+// stream is a poll of one request whose body read reads as it comes in.
+func (s *poll) stream(hreq *http.Request, read BodyReader) (*Response, error) {
+	resp, err := s.do(hreq, true)
+	if err != nil {
+		return nil, err
+	}
+	out := response(resp)
+	if out.NotModified {
+		return out, nil
+	}
+	defer resp.Body.Close()
+	r, identity, err := decoder(resp)
+	if err == nil && identity && resp.ContentLength > s.limit {
+		err = errTooLarge
+	}
+	if err != nil {
+		return nil, s.bodyError(err)
+	}
+	length := int64(-1)
+	if identity && resp.ContentLength >= 0 {
+		length = resp.ContentLength
+	}
+	body := &limitedBody{s: s, r: r, left: s.limit}
+	if err := read(out, body, length); err != nil {
+		return nil, err
 	}
 	drain(resp)
-	s.limit -= int64(len(body))
-	return resp, body, nil
+	return out, nil
+}
+
+// limitedBody is a body read as it comes in, with the poll's limit, and
+// its failures turned into the poll's.
+type limitedBody struct {
+	s    *poll
+	r    io.Reader
+	left int64 // bytes it may still read
+	err  error // the failure, once there was one
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	// One byte past the limit tells an overlong body from one of exactly
+	// limit bytes.
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.r.Read(p)
+	if b.left -= int64(n); b.left < 0 {
+		b.err = b.s.bodyError(errTooLarge)
+		return 0, b.err
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = b.s.bodyError(err)
+		return n, b.err
+	}
+	return n, err
 }
 
 // newHTTPRequest builds one request of the poll req to rawURL, without its
