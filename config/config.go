@@ -28,6 +28,7 @@ type Config struct {
 	Limits       Limits                  `yaml:"limits"`
 	Destinations map[string]*Destination `yaml:"destinations"`
 	Jobs         []*Job                  `yaml:"jobs"`
+	Streams      *Streams                `yaml:"streams,omitempty"` // nil: no event streams (streams.go)
 }
 
 // Server configures the HTTP listener for health, metrics and admin.

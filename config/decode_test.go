@@ -34,7 +34,7 @@ func TestStructuralProblems(t *testing.T) {
 	tests := []struct{ name, doc, want string }{
 		{"empty file", "", "c.yaml:1:1: jobs: no jobs defined; expected at least one job with name, schedule, request.url and destinations"},
 		{"comments only", "# nothing\n", "c.yaml:1:1: jobs: no jobs defined; expected at least one job with name, schedule, request.url and destinations"},
-		{"root is a list", "- a\n", "c.yaml:1:1: expected a mapping with fields server, store, limits, destinations, jobs, got a list"},
+		{"root is a list", "- a\n", "c.yaml:1:1: expected a mapping with fields server, store, limits, destinations, jobs, streams, got a list"},
 		{"alias cycle", "jobs: &a [*a]\n", "c.yaml:1:11: jobs[0]: alias refers to a value that contains it; YAML aliases must not form a cycle"},
 		{"non-scalar key", "server: {[a]: 1}\njobs: []\n", "c.yaml:1:10: server: a key must be a plain name, got a list\n" +
 			"c.yaml:2:1: jobs: no jobs defined; expected at least one job with name, schedule, request.url and destinations"},

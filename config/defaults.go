@@ -50,6 +50,7 @@ func applyDefaults(c *Config, t *tracker) {
 	if c.Limits.PerHost != nil {
 		def(t, "limits.per_host.burst", &c.Limits.PerHost.Burst, defaultHostBurst)
 	}
+	streamDefaults(c, t)
 	if c.Store.SyncWrites == nil {
 		sync := true // every commit fsynced: a crash loses no acknowledged poll
 		c.Store.SyncWrites = &sync

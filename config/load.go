@@ -207,6 +207,7 @@ func readFiles(c *Config, t *tracker, dir string) {
 	for i, j := range c.Jobs {
 		readJobFiles(t, indexPath("jobs", i), j, dir)
 	}
+	readStreamFiles(c, t, dir)
 }
 
 // readSecretFile fills *s from file, the value of the field secretField+"_file"

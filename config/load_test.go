@@ -328,6 +328,20 @@ func TestInvalidFiles(t *testing.T) {
 		{"secret-and-secret-file", []string{
 			`:5:5: destinations.hook.secret_file: secret and secret_file are both set; keep one`,
 		}},
+		{"streams", []string{
+			`:2:3: streams.retention: 0s is not positive; expected e.g. 1h`,
+			`:3:3: streams.max_clients: 0 is less than 1; expected the clients connected at once, e.g. 100`,
+			`:4:3: streams.buffer: 100001 is not between 1 and 100000; expected the events queued per client, e.g. 256`,
+			`:5:3: streams.heartbeat: -1s is not positive; expected e.g. 15s`,
+			`:7:7: streams.tokens[0].token: missing; expected the bearer token (token or token_file)`,
+			`:9:7: streams.tokens[1].jobs: missing; expected the jobs this token may read, e.g. [orders] (the admin token reads every job)`,
+			`:10:7: streams.tokens[2].token: is the same as streams.tokens[1]; expected a token of its own`,
+			`:11:22: streams.tokens[2].jobs[1]: "order" is not a configured job; expected one of: orders`,
+			`:13:7: streams.tokens[3].token_file: token and token_file are both set; keep one`,
+		}},
+		{"streams-no-token", []string{
+			`:1:1: streams: no token can read the streams; set server.admin_token (every job) or streams.tokens (some jobs)`,
+		}},
 		{"template-and-format", []string{
 			`:5:5: destinations.hook.template: a template and a format are both set; the template renders the whole body, so keep one`,
 		}},
@@ -356,7 +370,7 @@ func TestInvalidFiles(t *testing.T) {
 			`:11:45: jobs[0].destinations[2]: "orders-hook" is listed twice`,
 		}},
 		{"unknown-field", []string{
-			`:1:1: destination: unknown field; expected one of: server, store, limits, destinations, jobs`,
+			`:1:1: destination: unknown field; expected one of: server, store, limits, destinations, jobs, streams`,
 			`:9:20: jobs[0].destinations[0]: "hook" is not a defined destination; none are defined (add one under destinations:)`,
 		}},
 		{"unknown-nested-field", []string{

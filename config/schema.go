@@ -81,6 +81,8 @@ var typeDocs = map[string]string{
 	"Response":    "How the job's responses are read.",
 	"Request":     "The HTTP request that polls the source.",
 	"Guard":       "Holds suspicious mass changes until further polls confirm them.",
+	"Streams":     "Event streams for clients that open their own connection: Server-Sent Events at /api/v1/stream, WebSocket at /api/v1/ws. Present (streams: {} for the defaults): on; absent: off, and no copy of events is kept.",
+	"StreamToken": "A bearer token that reads the streams of some jobs only.",
 }
 
 // fieldDocs describes every field, keyed by struct type and yaml name. A
@@ -91,10 +93,21 @@ var fieldDocs = map[string]fieldDoc{
 	"Config.limits":       {desc: "Load limits across all jobs."},
 	"Config.destinations": {desc: "Webhook receivers, by name (letters, digits, '_', '.', '-')."},
 	"Config.jobs":         {desc: "The polled sources.", required: true},
+	"Config.streams":      {desc: "SSE and WebSocket event streams; unset: off."},
 
 	"Server.listen":           {desc: "host:port of the HTTP listener.", def: defaultListen},
 	"Server.admin_token":      {desc: "Bearer token the admin API requires; without one it refuses every request. Prefer admin_token_file."},
 	"Server.admin_token_file": {desc: "File holding admin_token, relative to the config file."},
+
+	"Streams.retention":   {desc: "How long events are kept for clients that resume (Last-Event-ID).", def: defaultStreamRetention.String()},
+	"Streams.max_clients": {desc: "SSE and WebSocket clients connected at once; more are answered 503.", def: defaultStreamMaxClients, min: bound(1)},
+	"Streams.buffer":      {desc: "Events queued per client; a client that falls this far behind is dropped as a slow consumer.", def: defaultStreamBuffer, min: bound(1), max: bound(maxStreamBuffer)},
+	"Streams.heartbeat":   {desc: "Interval of SSE heartbeat comments and WebSocket pings.", def: defaultStreamHeartbeat.String()},
+	"Streams.tokens":      {desc: "Tokens that read some jobs' streams, besides server.admin_token (which reads every job)."},
+
+	"StreamToken.token":      {desc: "The bearer token. Prefer token_file."},
+	"StreamToken.token_file": {desc: "File holding token, relative to the config file."},
+	"StreamToken.jobs":       {desc: "The jobs this token may read.", required: true, nonEmpty: true, unique: true},
 
 	"Store.path":        {desc: "The Badger directory.", def: defaultStorePath},
 	"Store.sync_writes": {desc: "fsync every commit and delivery update, so that a crash never loses an acknowledged poll.", def: true},

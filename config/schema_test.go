@@ -329,6 +329,23 @@ jobs: [{name: j, schedule: "@hourly", request: {url: "http://s"}, destinations: 
 		t.Fatal(err)
 	}
 	got["Destination.content_type"] = c.Destinations["h"].ContentType
+	// Stream settings apply with a streams section.
+	c, err = Parse("c.yaml", []byte(`
+server: {admin_token: t}
+streams: {}
+destinations: {h: {url: "https://h/in"}}
+jobs: [{name: j, schedule: "@hourly", request: {url: "http://s"}, destinations: [h]}]
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Streams == nil {
+		t.Fatal("streams: {} left Streams nil; want the section on with its defaults")
+	}
+	got["Streams.retention"] = c.Streams.Retention.String()
+	got["Streams.max_clients"] = c.Streams.MaxClients
+	got["Streams.buffer"] = c.Streams.Buffer
+	got["Streams.heartbeat"] = c.Streams.Heartbeat.String()
 	for key, doc := range fieldDocs {
 		if doc.def == nil {
 			continue

@@ -46,7 +46,7 @@ jobs: 42
 		{"server given twice", "server: {}\n" + rest + "server: {}\n", "", "",
 			"s.yaml:5:1: server: given twice; the first is at line 1"},
 		{"not a mapping", "- server\n", "", "",
-			"s.yaml:1:1: expected a mapping with fields server, store, limits, destinations, jobs, got a list"},
+			"s.yaml:1:1: expected a mapping with fields server, store, limits, destinations, jobs, streams, got a list"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,6 +49,7 @@ func validate(c *Config, t *tracker) {
 	for i, j := range c.Jobs {
 		v.job(indexPath("jobs", i), j, first, i)
 	}
+	v.streams()
 }
 
 func (v validator) errorf(path, format string, args ...any) { v.t.errorf(path, format, args...) }

@@ -65,6 +65,13 @@ func (b *Badger) Head(job string) (Head, error) {
 // every time is stored in UTC). Events of a job that has no lane and names
 // no destination are numbered but not stored, since nobody would read them.
 func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit) (Head, error) {
+	return b.commit(ctx, job, base, c, nil)
+}
+
+// commit is Commit; with s (a Streams enabled), it also writes c's events
+// to the stream log, in the flip where they fit (stream.go), and publishes
+// them through s once committed.
+func (b *Badger) commit(ctx context.Context, job string, base uint64, c *Commit, s *Streams) (head Head, err error) {
 	if err := checkCommit(job, c); err != nil {
 		return Head{}, err
 	}
@@ -101,15 +108,21 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 	}
 	b.deleteStrayParts(job, js)
 
-	next := b.nextHead(job, old, c)
+	var next headRecord
+	if s == nil {
+		next = b.nextHead(job, old, c)
+	} else {
+		sc := s.begin(c, func() { next = b.nextHead(job, old, c) })
+		defer func() { s.end(sc, err == nil) }()
+	}
 	storeEvents := len(c.Events) > 0 && (len(lanes) > 0 || len(c.Destinations) > 0)
 	budget := b.flipBudget(job, len(oldRaw), c, lanes)
-	fl, err := b.stage(ctx, job, &next, c, storeEvents, &budget)
+	fl, err := b.stage(ctx, job, &next, c, storeEvents, s != nil, &budget)
 	if err != nil {
 		b.discard(job)
 		return Head{}, fmt.Errorf("job %q: stage commit: %w", job, err)
 	}
-	head, err := json.Marshal(&next)
+	headJSON, err := json.Marshal(&next)
 	if err != nil {
 		fl.snap.close()
 		return Head{}, err
@@ -135,7 +148,7 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 		if err := fl.write(txn, job); err != nil {
 			return err
 		}
-		if err := txn.Set(headKey(job), head); err != nil {
+		if err := txn.Set(headKey(job), headJSON); err != nil {
 			return err
 		}
 		return createLanes(txn, job, old.LastSeq+1, c.Destinations)
@@ -153,6 +166,10 @@ func (b *Badger) Commit(ctx context.Context, job string, base uint64, c *Commit)
 		fl.snap.close()
 		b.discard(job)
 		return Head{}, fmt.Errorf("job %q: commit: %w", job, err)
+	}
+	if err := b.writeStreamAfter(fl.stream); err != nil {
+		b.logger.Warn("could not write the stream markers that did not fit the commit; stream clients will miss those events",
+			"job", job, "chunks", len(fl.stream.after), "err", err)
 	}
 	if b.afterFlip != nil {
 		if err := b.afterFlip(); err != nil {
@@ -232,9 +249,10 @@ func (b *Badger) nextHead(job string, old headRecord, c *Commit) headRecord {
 // flip is what a commit's flip transaction writes besides the head and
 // the lanes.
 type flip struct {
-	snap    *staged  // the commit's snapshot chunk (nil: none); its parts when inline
-	events  []kv     // event chunk markers and parts, when they fit
-	deletes [][]byte // inline parts of the chunks a full snapshot replaces, when they fit
+	snap    *staged       // the commit's snapshot chunk (nil: none); its parts when inline
+	events  []kv          // event chunk markers and parts, when they fit
+	stream  *streamStaged // stream log entries (nil: none; stream.go)
+	deletes [][]byte      // inline parts of the chunks a full snapshot replaces, when they fit
 }
 
 // kv is one key and value to set.
@@ -250,6 +268,13 @@ func (f *flip) write(txn *badger.Txn, job string) error {
 	for _, e := range f.events {
 		if err := txn.Set(e.k, e.v); err != nil {
 			return err
+		}
+	}
+	if f.stream != nil {
+		for _, e := range f.stream.flip {
+			if err := txn.Set(e.k, e.v); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range f.deletes {
@@ -316,12 +341,13 @@ func (t *txnBudget) takeDeletes(keys [][]byte) bool {
 // stage stages c's snapshot chunk (inline when it fits budget, else its
 // file) and its events (in the flip too when they fit what is left, else
 // in as many transactions as they need), records the chunk in next, and
-// returns what the flip writes. With SyncWrites each staged write is
-// durable before the flip is written, so that no crash, power loss
-// included, can keep the flip and lose what it points to; without, a
-// process crash cannot either (the OS holds every write), but a power loss
-// may.
-func (b *Badger) stage(ctx context.Context, job string, next *headRecord, c *Commit, storeEvents bool, budget *txnBudget) (*flip, error) {
+// returns what the flip writes; with stream, its events go to the stream
+// log too (after the job's log, in what budget leaves). With SyncWrites
+// each staged write is durable before the flip is written, so that no
+// crash, power loss included, can keep the flip and lose what it points
+// to; without, a process crash cannot either (the OS holds every write),
+// but a power loss may.
+func (b *Badger) stage(ctx context.Context, job string, next *headRecord, c *Commit, storeEvents, stream bool, budget *txnBudget) (*flip, error) {
 	snap, err := b.writeSnapshot(ctx, job, next.Version, c, inlineLimit(*budget, job, b.inlineMax))
 	if err != nil {
 		return nil, fmt.Errorf("write snapshot file: %w", err)
@@ -341,6 +367,12 @@ func (b *Badger) stage(ctx context.Context, job string, next *headRecord, c *Com
 		if fl.events, err = b.stageEvents(ctx, job, c.Events, budget); err != nil {
 			snap.close()
 			return nil, err
+		}
+	}
+	if stream && len(c.Events) > 0 {
+		if fl.stream, err = b.stageStream(ctx, job, c.Events, budget); err != nil {
+			snap.close()
+			return nil, fmt.Errorf("stage stream events: %w", err)
 		}
 	}
 	return fl, nil

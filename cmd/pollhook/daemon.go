@@ -19,6 +19,7 @@ import (
 	"github.com/pollhook/pollhook/config"
 	"github.com/pollhook/pollhook/pusher"
 	"github.com/pollhook/pollhook/store"
+	"github.com/pollhook/pollhook/stream"
 )
 
 // Shutdown bounds, chosen so that the whole shutdown (polls, then the
@@ -64,6 +65,8 @@ func cmdRun(ctx context.Context, env *cliEnv, fs *flag.FlagSet, args []string) i
 type daemon struct {
 	logger     *slog.Logger
 	store      *store.Badger
+	streams    *store.Streams // the store as pipelines commit to it: keeps and publishes stream events when on
+	hub        *stream.Hub    // the event streams' clients; kept across reloads
 	metrics    *admin.Metrics
 	polls      *admin.Polls // each job's last poll, for the jobs API and the status page; kept across reloads
 	admin      *http.Server
@@ -124,6 +127,8 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt
 			logger.Error("admin listener failed", "err", err)
 		}
 	})
+	pruneCtx, stopPrune := context.WithCancel(context.Background())
+	wg.Go(func() { d.streams.RunStreamPruning(pruneCtx, streamPruneInterval) })
 	d.run(d.gen.Load())
 	d.running.Store(true)
 	<-d.reloadSem
@@ -148,6 +153,12 @@ func serveWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, opt
 	if err := d.gen.Load().stop(schedulerStopTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	// Stream clients never go idle: they are told that pollhook stops and
+	// disconnected, so that the listener's shutdown does not wait for them.
+	if err := d.hub.Close(httpShutdownTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	stopPrune()
 	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer cancel()
 	if err := d.admin.Shutdown(shutCtx); err != nil {
@@ -179,6 +190,14 @@ func start(cfg *config.Config, logger *slog.Logger, configPath string) (*daemon,
 	}
 
 	d.metrics = admin.NewMetrics()
+	// Commits publish to the hub, which reads the stream log to resume
+	// clients; neither runs before the scheduler starts.
+	d.streams = store.NewStreams(st, func(events []store.Event) { d.hub.Publish(events) })
+	if d.hub, err = stream.New(d.streams, stream.Options{Logger: logger.With("component", "stream"),
+		Metrics: stream.NewMetrics(d.metrics.Registry)}); err != nil {
+		return fail(err)
+	}
+	d.configureStreams(cfg)
 	d.polls = admin.NewPolls(nil)
 	d.metrics.WatchReloadableOutbox(st, cfg.DestinationNames(), logger.With("component", "admin"), nil)
 	d.metrics.ConfigLoaded(time.Now())
@@ -215,8 +234,11 @@ func (d *daemon) adminServer(g *generation) *admin.Server {
 		"config":    func() error { return nil },
 		"scheduler": d.schedulerReady,
 	}, d.metrics)
-	srv.MountAPI(jobsAPI(admin.APIConfig{Token: string(cfg.Server.AdminToken), Store: d.store, Deliveries: deliveries{d},
+	srv.MountAPI(jobsAPI(admin.APIConfig{Token: string(cfg.Server.AdminToken), Store: d.streams, Deliveries: deliveries{d},
 		Destinations: adminDestinations(cfg)}, cfg, g.sched, d.polls, d.wake))
+	if cfg.Streams != nil {
+		srv.MountStreams(d.hub.Handler())
+	}
 	if d.configPath != "" {
 		srv.MountReload(string(cfg.Server.AdminToken), func(ctx context.Context) (admin.ReloadResult, error) {
 			return d.reload(ctx, "POST /-/reload")

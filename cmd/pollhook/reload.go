@@ -119,7 +119,7 @@ func (d *daemon) pipeline(j *config.Job, pl *poller.Poller) (*scheduler.Pipeline
 		Request:      pollRequest(j),
 		Poller:       pl,
 		Differ:       df,
-		Store:        d.store,
+		Store:        d.streams,
 		Destinations: j.Destinations,
 		Wake:         d.wake,
 		Logger:       d.logger.With("component", "scheduler", "job", j.Name),
@@ -272,6 +272,7 @@ func (d *daemon) swap(cur, next *generation, ch changes) {
 	d.metrics.SetOutboxDestinations(next.cfg.DestinationNames())
 	d.metrics.Forget(ch.removedJobs, ch.removedDests)
 	d.polls.Forget(ch.removedJobs...)
+	d.configureStreams(next.cfg)
 	d.gen.Store(next)
 	d.srv.Store(next.admin)
 	d.run(next)
