@@ -476,8 +476,11 @@ var plainASCII = func() (t [256]bool) {
 	return t
 }()
 
-// stringSlow decodes escapes and invalid UTF-8 (replaced by U+FFFD, as
-// encoding/json does) and writes the canonical escaping.
+// stringSlow decodes escapes and writes the canonical escaping. Invalid
+// UTF-8 is an error: encoding/json would read it as U+FFFD, but JSON must
+// be UTF-8 (RFC 8259), and a source that sends a stray byte once (a
+// truncated multi-byte character, another charset for one record) would
+// otherwise change an item to U+FFFD and back: two false events.
 func (c *canonicalizer) stringSlow() error {
 	c.slow = true
 	c.out = append(c.out, '"')
@@ -507,6 +510,9 @@ func (c *canonicalizer) stringSlow() error {
 			i++
 		default:
 			r, size := utf8.DecodeRune(c.src[i:])
+			if r == utf8.RuneError && size == 1 {
+				return c.errAt(i, "invalid UTF-8 byte %s in string literal (JSON must be UTF-8)", quoteChar(b))
+			}
 			c.out = utf8.AppendRune(c.out, r)
 			i += size
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // csvToJSON maps a CSV document with a header row to a JSON array with
@@ -38,7 +39,9 @@ func csvToJSON(body []byte) ([]byte, error) {
 		if h == "" {
 			return nil, fmt.Errorf("parse CSV: header: column %d has no name", i+1)
 		}
-		// Compared as encoded, where invalid UTF-8 has become U+FFFD.
+		if !utf8.ValidString(h) {
+			return nil, fmt.Errorf("parse CSV: header: column %d is not valid UTF-8", i+1)
+		}
 		names[i] = append(appendString(nil, h), ':')
 		if j, ok := seen[string(names[i])]; ok {
 			return nil, fmt.Errorf("parse CSV: header: column %d %q repeats column %d", i+1, h, j+1)
@@ -66,6 +69,12 @@ func csvToJSON(body []byte) ([]byte, error) {
 		}
 		out = append(out, '{')
 		for i, cell := range record {
+			if !utf8.ValidString(cell) {
+				// As in JSON: a stray byte must fail the poll, not
+				// change the item to U+FFFD and back.
+				line, col := r.FieldPos(i)
+				return nil, fmt.Errorf("parse CSV: line %d, column %d: not valid UTF-8", line, col)
+			}
 			if i > 0 {
 				out = append(out, ',')
 			}

@@ -161,6 +161,7 @@ type Badger struct {
 	snapDir     string // where snapshot files live (snapfile.go)
 	snapDirTemp bool   // snapDir is an in-memory store's, removed by Close
 	syncWrites  bool
+	space       spaceGuard // refuses writes when the disk is nearly full (space.go)
 	ids         *idGen
 	now         func() time.Time
 
@@ -200,7 +201,12 @@ func Open(path string, opts Options) (*Badger, error) {
 	if opts.MemTableSize < 1<<20 {
 		return nil, fmt.Errorf("store: memtable size %d is below the minimum of 1 MiB", opts.MemTableSize)
 	}
+	var space spaceGuard
 	if !opts.InMemory {
+		space = newSpaceGuard(path, opts.MemTableSize)
+		if err := space.room(0); err != nil {
+			return nil, err
+		}
 		if err := removeEmptyLogFiles(path, opts.Logger); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
@@ -218,6 +224,7 @@ func Open(path string, opts Options) (*Badger, error) {
 		logger:     opts.Logger,
 		partSize:   partSize(db),
 		syncWrites: opts.SyncWrites,
+		space:      space,
 		ids:        newIDGen(),
 		now:        time.Now,
 		jobs:       make(map[string]*jobState),
@@ -312,6 +319,9 @@ func (b *Badger) enter() (func(), error) {
 // concurrent transaction wrote a key fn read; fn must therefore not keep
 // state from an earlier attempt.
 func (b *Badger) update(fn func(txn *badger.Txn) error) error {
+	if err := b.space.room(0); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		err := b.db.Update(fn)
 		if !errors.Is(err, badger.ErrConflict) || attempt == maxConflictRetries {

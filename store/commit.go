@@ -75,6 +75,9 @@ func (b *Badger) commit(ctx context.Context, job string, base uint64, c *Commit,
 	if err := checkCommit(job, c); err != nil {
 		return Head{}, err
 	}
+	if err := b.space.room(int64(len(c.Snapshot) + len(c.SnapshotDelta))); err != nil {
+		return Head{}, err
+	}
 	done, err := b.enter()
 	if err != nil {
 		return Head{}, err
