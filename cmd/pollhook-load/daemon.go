@@ -109,8 +109,13 @@ func writeConfig(w io.Writer, o options, f *fleet, dataDir string) error {
 	if o.MaxConcurrent > 0 {
 		fmt.Fprintf(&b, "limits:\n  max_concurrent_polls: %d\n", o.MaxConcurrent)
 	}
-	fmt.Fprintf(&b, "destinations:\n  receiver:\n    url: %s\n", strconv.Quote(f.receiverURL))
+	fmt.Fprintf(&b, "destinations:\n")
+	names := destinationNames(len(f.receiverURLs))
+	for i, url := range f.receiverURLs {
+		fmt.Fprintf(&b, "  %s:\n    url: %s\n", names[i], strconv.Quote(url))
+	}
 	fmt.Fprintf(&b, "jobs:\n")
+	dests := "[" + strings.Join(names, ", ") + "]"
 	schedule := strconv.Quote("@every " + o.Interval.String())
 	width := len(strconv.Itoa(o.Jobs - 1))
 	for i := range o.Jobs {
@@ -118,10 +123,23 @@ func writeConfig(w io.Writer, o options, f *fleet, dataDir string) error {
 		if o.Jitter > 0 {
 			fmt.Fprintf(&b, "    jitter: %s\n", o.Jitter)
 		}
-		fmt.Fprintf(&b, "    request: {url: %s}\n    items: items\n    key: id\n    destinations: [receiver]\n", strconv.Quote(f.jobURL(i)))
+		fmt.Fprintf(&b, "    request: {url: %s}\n    items: items\n    key: id\n    destinations: %s\n", strconv.Quote(f.jobURL(i)), dests)
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// destinationNames names n destinations: "receiver" alone, else
+// "receiver-0" to "receiver-(n-1)". Every job sends to all of them.
+func destinationNames(n int) []string {
+	if n == 1 {
+		return []string{"receiver"}
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "receiver-" + strconv.Itoa(i)
+	}
+	return names
 }
 
 // daemon is the pollhook process under load.
@@ -176,7 +194,8 @@ func (d *daemon) waitReady(ctx context.Context, client *http.Client, timeout tim
 		return "", ctx.Err()
 	}
 	addr := d.log.listenAddr()
-	tick := time.NewTicker(100 * time.Millisecond)
+	// Fine enough to time a start-up of tens of milliseconds.
+	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
@@ -201,6 +220,9 @@ func (d *daemon) waitReady(ctx context.Context, client *http.Client, timeout tim
 		}
 	}
 }
+
+// readyPoll is how often waitReady asks /readyz.
+const readyPoll = 5 * time.Millisecond
 
 // shutdown is how the process ended.
 type shutdown struct {

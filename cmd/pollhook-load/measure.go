@@ -54,93 +54,135 @@ type observations struct {
 	Start, End                 cpuSample
 	SourcesStart, SourcesEnd   sourceCounts
 	MetricsStart, MetricsEnd   counters
-	Webhooks, NotModified      int64 // in the window
-	SourceConns, ReceiverConns int64 // connections opened in the window
-	OpenSourceConns            int64 // at the end of the window
+	Webhooks, NotModified      int64           // in the window
+	Latencies                  []time.Duration // of the webhooks received in the window
+	UndatedWebhooks            int64           // received in the window, not a change the sources dated
+	SourceConns, ReceiverConns int64           // connections opened in the window
+	OpenSourceConns            int64           // at the end of the window
 	RSSKB                      []int64
 	HWMKB                      int64
 	Log                        map[string]int
 	Shutdown                   shutdown
 }
 
-// measure runs the whole load and returns its report.
-func measure(ctx context.Context, o options, progress io.Writer) (*report, error) {
-	dir, err := os.MkdirTemp("", "pollhook-load-")
-	if err != nil {
-		return nil, err
+// harness is a running load: the fleet of sources and receivers, and
+// pollhook polling them, ready and warmed up.
+type harness struct {
+	o       options
+	dir     string // temporary: configuration, store, pollhook's log
+	binary  string
+	machine machineInfo
+	f       *fleet
+	logs    *logWatcher
+	logFile *os.File
+	d       *daemon
+	client  *http.Client
+	addr    string  // pollhook's admin listener
+	readyS  float64 // from the process's start to /readyz 200
+	stopped bool
+}
+
+// startHarness builds pollhook unless o.Binary names one, starts the
+// fleet and pollhook on a configuration of o.Jobs jobs, waits for /readyz
+// and then o.Warmup. close undoes it all, whatever it returned.
+func startHarness(ctx context.Context, o options, progress io.Writer) (*harness, error) {
+	h := &harness{o: o, client: &http.Client{Timeout: 30 * time.Second}}
+	var err error
+	if h.dir, err = os.MkdirTemp("", "pollhook-load-"); err != nil {
+		return h, err
 	}
-	if o.Keep {
-		defer fmt.Fprintf(progress, "kept %s (pollhook.yaml, pollhook.log, data/)\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	binary := o.Binary
-	if binary == "" {
+	h.binary = o.Binary
+	if h.binary == "" {
 		fmt.Fprintf(progress, "building %s\n", pollhookPackage)
-		if binary, err = buildPollhook(ctx, dir, o.Profile != "", progress); err != nil {
-			return nil, err
+		if h.binary, err = buildPollhook(ctx, h.dir, o.Profile != "", progress); err != nil {
+			return h, err
 		}
 	}
-	var obs observations
-	if obs.Machine, err = describeMachine(binary); err != nil {
-		return nil, err
+	if h.machine, err = describeMachine(h.binary); err != nil {
+		return h, err
 	}
-
-	f, err := startFleet(o.Jobs, o.Sources, o.Items, o.ChangeEvery, o.ETag)
+	if h.f, err = startFleet(o.Jobs, o.Sources, o.Items, o.ChangeEvery, o.ETag, o.Destinations); err != nil {
+		return h, err
+	}
+	cfgPath, err := h.writeConfig("data")
 	if err != nil {
-		return nil, err
+		return h, err
 	}
-	defer f.Close()
-	var cfg bytes.Buffer
-	if err := writeConfig(&cfg, o, f, filepath.Join(dir, "data")); err != nil {
-		return nil, err
+	if h.logFile, err = os.Create(filepath.Join(h.dir, "pollhook.log")); err != nil {
+		return h, err
 	}
-	cfgPath := filepath.Join(dir, "pollhook.yaml")
-	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(dir, "pollhook.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	logs := newLogWatcher(logFile)
+	h.logs = newLogWatcher(h.logFile)
 
-	started := time.Now()
 	env := o.Env
 	if o.Profile != "" {
 		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
-			return nil, err
+			return h, err
 		}
 		env = append(env, pprofEnv+"=1")
 	}
-	d, err := startDaemon(binary, cfgPath, env, logs)
-	if err != nil {
-		return nil, err
+	started := time.Now()
+	if h.d, err = startDaemon(h.binary, cfgPath, env, h.logs); err != nil {
+		return h, err
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			d.stop(stopTimeout)
-		}
-	}()
-	client := &http.Client{Timeout: 30 * time.Second}
-	addr, err := d.waitReady(ctx, client, o.ReadyTimeout)
-	if err != nil {
-		return nil, err
+	if h.addr, err = h.d.waitReady(ctx, h.client, o.ReadyTimeout); err != nil {
+		return h, err
 	}
-	obs.ReadySeconds = time.Since(started).Seconds()
-	fmt.Fprintf(progress, "pollhook (pid %s) ready after %.1fs with %d jobs; warming up for %s\n", d.pid, obs.ReadySeconds, o.Jobs, o.Warmup)
-	if err := wait(ctx, d, o.Warmup); err != nil {
-		return nil, err
-	}
+	h.readyS = time.Since(started).Seconds()
+	fmt.Fprintf(progress, "pollhook (pid %s) ready after %.2fs with %d jobs; warming up for %s\n", h.d.pid, h.readyS, o.Jobs, o.Warmup)
+	return h, wait(ctx, h.d, o.Warmup)
+}
 
-	if err := observe(ctx, o, d, f, client, addr, &obs, progress); err != nil {
+// writeConfig writes the configuration of a store in dir/data and
+// returns its path.
+func (h *harness) writeConfig(data string) (string, error) {
+	var cfg bytes.Buffer
+	if err := writeConfig(&cfg, h.o, h.f, filepath.Join(h.dir, data)); err != nil {
+		return "", err
+	}
+	cfgPath := filepath.Join(h.dir, "pollhook-"+data+".yaml")
+	return cfgPath, os.WriteFile(cfgPath, cfg.Bytes(), 0o600)
+}
+
+// stop ends pollhook with SIGTERM and says how it went.
+func (h *harness) stop() shutdown {
+	h.stopped = true
+	return h.d.stop(stopTimeout)
+}
+
+// close stops whatever startHarness started.
+func (h *harness) close(progress io.Writer) {
+	if h.d != nil && !h.stopped {
+		h.stop()
+	}
+	if h.f != nil {
+		h.f.Close()
+	}
+	if h.logFile != nil {
+		h.logFile.Close()
+	}
+	if h.dir == "" {
+		return
+	}
+	if h.o.Keep {
+		fmt.Fprintf(progress, "kept %s (pollhook-*.yaml, pollhook.log, data/)\n", h.dir)
+	} else {
+		os.RemoveAll(h.dir)
+	}
+}
+
+// measure runs the whole load and returns its report.
+func measure(ctx context.Context, o options, progress io.Writer) (*report, error) {
+	h, err := startHarness(ctx, o, progress)
+	defer h.close(progress)
+	if err != nil {
 		return nil, err
 	}
-	obs.Shutdown = d.stop(stopTimeout)
-	stopped = true
-	obs.Log = logs.problems()
+	obs := observations{Machine: h.machine, ReadySeconds: h.readyS}
+	if err := observe(ctx, o, h.d, h.f, h.client, h.addr, &obs, progress); err != nil {
+		return nil, err
+	}
+	obs.Shutdown = h.stop()
+	obs.Log = h.logs.problems()
 	return obs.report(o), nil
 }
 
@@ -157,7 +199,7 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 		return err
 	}
 	obs.SourcesStart = f.snapshot(true)
-	hooks0, nm0 := f.webhooks.Load(), f.notModified.Load()
+	hooks0, nm0, undated0 := f.webhooks.Load(), f.notModified.Load(), f.latency.unknown.Load()
 	sc0, rc0 := f.sourceConns.opened.Load(), f.receiverConns.opened.Load()
 	fmt.Fprintf(progress, "measuring for %s\n", o.Duration)
 	cpuProfile := make(chan error, 1)
@@ -180,6 +222,7 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 	}
 	obs.SourcesEnd = f.snapshot(false)
 	obs.Webhooks, obs.NotModified = f.webhooks.Load()-hooks0, f.notModified.Load()-nm0
+	obs.Latencies, obs.UndatedWebhooks = f.latency.between(obs.Start.At, obs.End.At), f.latency.unknown.Load()-undated0
 	obs.SourceConns, obs.ReceiverConns = f.sourceConns.opened.Load()-sc0, f.receiverConns.opened.Load()-rc0
 	obs.OpenSourceConns = f.sourceConns.open.Load()
 	mem, err := readMemory(d.pid)

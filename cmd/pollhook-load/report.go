@@ -24,6 +24,7 @@ type report struct {
 	Jitter      string      `json:"jitter"`
 	ChangeEvery string      `json:"change_every"`
 	ETag        bool        `json:"etag"`
+	Dests       int         `json:"destinations"`
 	SyncWrites  bool        `json:"sync_writes"`
 	MaxConc     int         `json:"max_concurrent_polls,omitempty"`
 	Env         []string    `json:"env,omitempty"`
@@ -37,15 +38,19 @@ type report struct {
 	Skipped       map[string]float64 `json:"skipped_ticks"`   // by reason, pollhook's count
 	Changes       float64            `json:"changes_committed"`
 	Webhooks      int64              `json:"webhooks_received"`
-	NotModified   int64              `json:"not_modified_sent"`
-	SourceConns   int64              `json:"source_conns_opened"`   // by pollhook, in the window
-	OpenSrcConns  int64              `json:"source_conns_open"`     // at the end of the window
-	RecvConns     int64              `json:"receiver_conns_opened"` // by pollhook, in the window
-	PerJobPolls   countSpread        `json:"per_job_polls"`
-	MissedJobs    int                `json:"missed_jobs"` // jobs the sources saw fewer than expected-1 times
-	MaxGapS       tailSpread         `json:"max_gap_s"`   // per job, the longest time between two polls
-	PollP50Ms     *float64           `json:"poll_p50_ms"` // from the histogram buckets; null without polls
-	PollP99Ms     *float64           `json:"poll_p99_ms"`
+	// Latency is from a source's change to its webhook's arrival, for the
+	// webhooks received in the window.
+	Latency      latencySpread `json:"latency"`
+	Undated      int64         `json:"undated_webhooks"`
+	NotModified  int64         `json:"not_modified_sent"`
+	SourceConns  int64         `json:"source_conns_opened"`   // by pollhook, in the window
+	OpenSrcConns int64         `json:"source_conns_open"`     // at the end of the window
+	RecvConns    int64         `json:"receiver_conns_opened"` // by pollhook, in the window
+	PerJobPolls  countSpread   `json:"per_job_polls"`
+	MissedJobs   int           `json:"missed_jobs"` // jobs the sources saw fewer than expected-1 times
+	MaxGapS      tailSpread    `json:"max_gap_s"`   // per job, the longest time between two polls
+	PollP50Ms    *float64      `json:"poll_p50_ms"` // from the histogram buckets; null without polls
+	PollP99Ms    *float64      `json:"poll_p99_ms"`
 
 	CPUS             float64     `json:"cpu_s"`
 	CPUCores         float64     `json:"cpu_cores"`
@@ -103,10 +108,10 @@ func (obs observations) report(o options) *report {
 	r := &report{
 		Machine: obs.Machine, Jobs: o.Jobs, Sources: o.Sources, Items: o.Items,
 		Schedule: "@every " + o.Interval.String(), Jitter: o.Jitter.String(), ChangeEvery: o.ChangeEvery.String(),
-		ETag: o.ETag, SyncWrites: o.SyncWrites, MaxConc: o.MaxConcurrent, Env: o.Env,
+		ETag: o.ETag, Dests: o.Destinations, SyncWrites: o.SyncWrites, MaxConc: o.MaxConcurrent, Env: o.Env,
 		ReadyS: obs.ReadySeconds, WarmupS: o.Warmup.Seconds(), WindowS: window,
 		PollsByResult: nonZero(m.Polls), Skipped: nonZero(m.Skipped), Changes: m.Changes,
-		Webhooks: obs.Webhooks, NotModified: obs.NotModified,
+		Webhooks: obs.Webhooks, NotModified: obs.NotModified, Latency: spreadOf(obs.Latencies), Undated: obs.UndatedWebhooks,
 		SourceConns: obs.SourceConns, OpenSrcConns: obs.OpenSourceConns, RecvConns: obs.ReceiverConns,
 		Gauges: m.Gauges, Log: obs.Log, Shutdown: obs.Shutdown,
 	}
@@ -187,8 +192,8 @@ func (r *report) check(o options) {
 func (r *report) print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%d CPUs, %s, pollhook %s built with %s\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Revision, r.Machine.GoVersion)
-	fmt.Fprintf(tw, "load\t%d jobs %s, jitter %s, on %d sources; %d items, one changes every %s per job; etag %t, sync_writes %t\n",
-		r.Jobs, r.Schedule, r.Jitter, r.Sources, r.Items, r.ChangeEvery, r.ETag, r.SyncWrites)
+	fmt.Fprintf(tw, "load\t%d jobs %s, jitter %s, on %d sources; %d items, one changes every %s per job; %d destinations; etag %t, sync_writes %t\n",
+		r.Jobs, r.Schedule, r.Jitter, r.Sources, r.Items, r.ChangeEvery, r.Dests, r.ETag, r.SyncWrites)
 	fmt.Fprintf(tw, "window\t%.1fs, after ready in %.1fs and %.0fs of warm-up\n", r.WindowS, r.ReadyS, r.WarmupS)
 	fmt.Fprintf(tw, "polls\t%d (%.1f/s); pollhook's count by result: %s\n", r.Polls, r.PollsPerS, counts(r.PollsByResult))
 	fmt.Fprintf(tw, "polls per job\tmin %.0f, median %.0f, max %.0f; jobs missing a tick: %d\n", r.PerJobPolls.Min, r.PerJobPolls.Median, r.PerJobPolls.Max, r.MissedJobs)
@@ -196,6 +201,8 @@ func (r *report) print(w io.Writer) error {
 	fmt.Fprintf(tw, "skipped ticks\t%s\n", counts(r.Skipped))
 	fmt.Fprintf(tw, "poll duration\tp50 %s, p99 %s (histogram buckets, interpolated)\n", ms(r.PollP50Ms), ms(r.PollP99Ms))
 	fmt.Fprintf(tw, "changes, webhooks\t%.0f change events committed, %d webhooks received, %d 304s sent\n", r.Changes, r.Webhooks, r.NotModified)
+	fmt.Fprintf(tw, "latency\tsource change to webhook received: p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d webhooks; %d undated)\n",
+		r.Latency.P50Ms, r.Latency.P99Ms, r.Latency.MaxMs, r.Latency.Count, r.Undated)
 	fmt.Fprintf(tw, "connections\t%d opened to the sources (%d open at the end), %d to the receiver\n", r.SourceConns, r.OpenSrcConns, r.RecvConns)
 	fmt.Fprintf(tw, "pollhook CPU\t%.1fs = %.2f cores; %.3f CPU-s per 1,000 polls\n", r.CPUS, r.CPUCores, r.CPUSPer1000Polls)
 	fmt.Fprintf(tw, "tool CPU\t%.1fs = %.2f cores (sources, receiver, sampling)\n", r.ToolCPUS, r.ToolCPUCores)

@@ -21,11 +21,14 @@ type fleet struct {
 	items       int
 	etag        bool // send ETags and answer If-None-Match with 304
 
-	jobs        []jobSource
-	sourceURLs  []string // one per source server, "http://127.0.0.1:port"
-	receiverURL string
-	polls       atomic.Int64 // requests the sources answered, every job's
-	webhooks    atomic.Int64 // requests the receiver answered
+	jobs         []jobSource
+	sourceURLs   []string       // one per source server, "http://127.0.0.1:port"
+	receiverURLs []string       // one per destination, each its own server
+	polls        atomic.Int64   // requests the sources answered, every job's
+	webhooks     atomic.Int64   // requests the receivers answered, all of them
+	perReceiver  []atomic.Int64 // the same, by receiver
+	// latency times each webhook from the change of the source it reports.
+	latency     latencyLog
 	notModified atomic.Int64 // 304s the sources sent
 	// Connections pollhook opened to the sources and to the receiver,
 	// and how many are open now: a pool too small for the jobs shows as
@@ -52,9 +55,10 @@ type document struct {
 }
 
 // startFleet listens on 127.0.0.1 with sources servers for jobs jobs and
-// one receiver. Close stops them.
-func startFleet(jobs, sources, items int, changeEvery time.Duration, etag bool) (*fleet, error) {
-	f := &fleet{start: time.Now(), changeEvery: changeEvery, items: items, etag: etag, jobs: make([]jobSource, jobs)}
+// receivers receivers. Close stops them.
+func startFleet(jobs, sources, items int, changeEvery time.Duration, etag bool, receivers int) (*fleet, error) {
+	f := &fleet{start: time.Now(), changeEvery: changeEvery, items: items, etag: etag, jobs: make([]jobSource, jobs),
+		perReceiver: make([]atomic.Int64, receivers)}
 	src := http.NewServeMux()
 	src.HandleFunc("GET /jobs/{i}", f.serveJob)
 	for range sources {
@@ -65,14 +69,16 @@ func startFleet(jobs, sources, items int, changeEvery time.Duration, etag bool) 
 		}
 		f.sourceURLs = append(f.sourceURLs, url)
 	}
-	rcv := http.NewServeMux()
-	rcv.HandleFunc("/hook", f.serveWebhook)
-	url, err := f.listen(rcv, &f.receiverConns)
-	if err != nil {
-		f.Close()
-		return nil, err
+	for r := range receivers {
+		rcv := http.NewServeMux()
+		rcv.HandleFunc("/hook", func(w http.ResponseWriter, req *http.Request) { f.serveWebhook(w, req, r) })
+		url, err := f.listen(rcv, &f.receiverConns)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.receiverURLs = append(f.receiverURLs, url+"/hook")
 	}
-	f.receiverURL = url + "/hook"
 	return f, nil
 }
 
@@ -206,11 +212,25 @@ func renderDocument(version int64, items int) []byte {
 	return append(b, "]}"...)
 }
 
-func (f *fleet) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	if _, err := io.Copy(io.Discard, r.Body); err != nil && !errors.Is(err, io.EOF) {
+// maxWebhook bounds what the receiver reads of a webhook: pollhook-load's
+// events are a few hundred bytes.
+const maxWebhook = 1 << 20
+
+// serveWebhook answers receiver r's webhooks with 204 and times each from
+// the change it reports.
+func (f *fleet) serveWebhook(w http.ResponseWriter, r *http.Request, receiver int) {
+	at := time.Now()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhook))
+	if err != nil && !errors.Is(err, io.EOF) {
 		return // the sender went away; it will send again
 	}
 	f.webhooks.Add(1)
+	f.perReceiver[receiver].Add(1)
+	if changed, ok := f.changeTime(body); ok {
+		f.latency.add(at, at.Sub(changed))
+	} else {
+		f.latency.unknown.Add(1)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

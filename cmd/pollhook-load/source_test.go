@@ -84,7 +84,7 @@ func TestDocVersion(t *testing.T) {
 }
 
 func TestFleet(t *testing.T) {
-	f, err := startFleet(3, 2, 2, 0, true)
+	f, err := startFleet(3, 2, 2, 0, true, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,13 +127,19 @@ func TestFleet(t *testing.T) {
 	if code, _, _ := get(f.sourceURLs[0]+"/jobs/3", ""); code != http.StatusNotFound {
 		t.Errorf("unknown job: %d, want 404", code)
 	}
-	resp, err := client.Post(f.receiverURL, "application/json", strings.NewReader(`{"type":"item.updated"}`))
+	if len(f.receiverURLs) != 2 || f.receiverURLs[0] == f.receiverURLs[1] {
+		t.Fatalf("receivers %v, want two distinct", f.receiverURLs)
+	}
+	resp, err := client.Post(f.receiverURLs[1], "application/json", strings.NewReader(`{"type":"item.updated"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Errorf("receiver: %d, want 204", resp.StatusCode)
+	}
+	if got := []int64{f.perReceiver[0].Load(), f.perReceiver[1].Load(), f.latency.unknown.Load()}; !slices.Equal(got, []int64{0, 1, 1}) {
+		t.Errorf("webhooks by receiver and undated = %v, want [0 1 1] (documents never change: no change to date)", got)
 	}
 
 	c := f.snapshot(true)

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// fixedBench is `go test -bench` output as the plan's commands print it,
+// two runs of the differ's cases so that medians are taken.
+const fixedBench = `goos: linux
+goarch: amd64
+pkg: github.com/pollhook/pollhook/differ
+cpu: AMD EPYC 7B13
+BenchmarkDiff/items=1000/all-2         	    2875	    402351 ns/op	 550.12 MB/s	    456000 cpu-ns/op	  200123 B/op	     167 allocs/op
+BenchmarkDiff/items=1000/all-2         	    2875	    398000 ns/op	 556.00 MB/s	    450000 cpu-ns/op	  200123 B/op	     167 allocs/op
+BenchmarkDiff/items=1000/loaded-2      	     500	   2300000 ns/op	  95.00 MB/s	   2500000 cpu-ns/op	  450000 B/op	     182 allocs/op
+BenchmarkDiff/items=10000/all-2        	     400	   2600000 ns/op	 850.00 MB/s	   4200000 cpu-ns/op	 2100000 B/op	    1265 allocs/op
+BenchmarkDiff/items=10000/loaded-2     	      40	  26000000 ns/op	  85.00 MB/s	  26000000 cpu-ns/op	 4300000 B/op	    1280 allocs/op
+BenchmarkDiff/items=100000/all-2       	      36	  31000000 ns/op	 710.00 MB/s	  45000000 cpu-ns/op	20000000 B/op	   12090 allocs/op
+BenchmarkDiff/items=100000/loaded-2    	       6	 191000000 ns/op	 115.00 MB/s	 201000000 cpu-ns/op	42000000 B/op	   12100 allocs/op
+PASS
+ok  	github.com/pollhook/pollhook/differ	30.1s
+`
+
+func fixedInputs(t *testing.T) *inputs {
+	t.Helper()
+	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	diff, err := parseBench(strings.NewReader(fixedBench))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2c, err := parseBench(strings.NewReader(`BenchmarkPollToCommit/items=1000-2   20  2500000 ns/op  2.5 ms/op  3400000 cpu-ns/op  23.5 tick-peak-rss-MB  20.1 warm-up-peak-rss-MB  560000 B/op  4100 allocs/op
+BenchmarkPollToCommit/items=10000-2  20  12000000 ns/op  12 ms/op  15000000 cpu-ns/op  32.4 tick-peak-rss-MB  30.6 warm-up-peak-rss-MB  5200000 B/op  40000 allocs/op
+BenchmarkPollToCommit/items=100000-2  20  92000000 ns/op  92 ms/op  130000000 cpu-ns/op  122.6 tick-peak-rss-MB  123.9 warm-up-peak-rss-MB  54000000 B/op  400000 allocs/op`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver, err := parseBench(strings.NewReader(`BenchmarkDeliver/lanes=1-2  20000  166000 ns/op  6010 events/s
+BenchmarkDeliver/lanes=1-2  20000  160000 ns/op  6250 events/s
+BenchmarkDeliver/lanes=1-2  20000  170000 ns/op  5880 events/s
+BenchmarkDeliver/lanes=8-2  20000  130000 ns/op  7700 events/s
+BenchmarkDeliver/jobs=4,dest=1-2  20000  128000 ns/op  7800 events/s`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p50, p99 := 61.5, 412.0
+	return &inputs{
+		Plan: newPlan(false),
+		Machine: machine{CPUModel: "AMD EPYC 7B13", Cores: 2, RAMGiB: 23.4, OS: "Debian GNU/Linux 12 (bookworm), Linux 6.1.0",
+			Go: "go1.26.8", Date: at, Commit: "db80615abcde"},
+		Diff:    measured[benchRuns]{At: at, Value: diff},
+		P2C:     measured[benchRuns]{At: at.Add(2 * time.Minute), Value: p2c},
+		Deliver: measured[benchRuns]{At: at.Add(6 * time.Minute), Value: deliver},
+		Load: measured[loadResult]{At: at.Add(4 * time.Minute), Value: loadResult{
+			Jobs: 2000, Schedule: "@every 1s", Jitter: "200ms", ChangeEvery: "10s", ReadyS: 0.412, WindowS: 60.01, Polls: 120012, PollsPerS: 1999.9,
+			PollsBy: map[string]float64{"changed": 12000, "unchanged": 108012}, Skipped: map[string]float64{"running": 3},
+			PollP50Ms: &p50, PollP99Ms: &p99, CPUCores: 0.58, CPUPer1000: 0.291, OtherCores: 0.12, Webhooks: 12001,
+			Latency: latency{Count: 12001, P50Ms: 702, P99Ms: 1480, MaxMs: 1620}, RSSMB: spread{Min: 150, Median: 171.2, Max: 180}, PeakRSSMB: 188.4,
+			Gauges: map[string]float64{"go_goroutines": 6200, "go_memstats_heap_inuse_bytes": 88 << 20},
+			Goals:  []goal{{"peak RSS", true, "188.4 MB, goal below 200 MB"}, {"skipped ticks (pollhook)", false, "3 skipped (running, concurrency, host_rate), goal at most 0"}},
+		}},
+		Latency: measured[loadResult]{At: at.Add(8 * time.Minute), Value: loadResult{
+			Jobs: 100, Schedule: "@every 1s", Jitter: "0s", Latency: latency{Count: 1200, P50Ms: 540, P99Ms: 1010, MaxMs: 1030},
+			RSSMB: spread{Median: 34.5}, PeakRSSMB: 36.1, Gauges: map[string]float64{"go_goroutines": 420, "go_memstats_heap_inuse_bytes": 12 << 20}, OK: true,
+		}},
+		Idle: measured[loadResult]{At: at.Add(10 * time.Minute), Value: loadResult{
+			Jobs: 10, Schedule: "@every 10s", RSSMB: spread{Median: 19.2}, PeakRSSMB: 19.9,
+			Gauges: map[string]float64{"go_goroutines": 61, "go_memstats_heap_inuse_bytes": 5 << 20}, OK: true,
+		}},
+		Sizes: measured[sizes]{At: at.Add(11 * time.Minute), Value: sizes{Plain: 25_912_345, Static: 18_104_000}},
+		Startup: measured[startupResult]{At: at.Add(12 * time.Minute), Value: startupResult{
+			Jobs: 10, FreshMs: []float64{61, 70, 65, 80, 66}, RestartMs: []float64{33, 35, 36, 34, 40},
+			Fresh: spread{Min: 61, Median: 66, Max: 80}, Restart: spread{Min: 33, Median: 35, Max: 40},
+		}},
+		Stream: measured[[]keyValue]{At: at.Add(13 * time.Minute), Err: "cmd/pollhook-streamload is not in this tree"},
+	}
+}
+
+// TestRender pins the whole report rendered from fixed inputs
+// (go test -run TestRender -update rewrites the golden file).
+func TestRender(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		golden string
+		change func(*inputs)
+	}{
+		{"full", "report.golden.md", func(*inputs) {}},
+		{"quick, sections not measured", "report-quick.golden.md", func(in *inputs) {
+			in.Plan = newPlan(true)
+			in.Load = measured[loadResult]{At: in.Load.At, Err: "pollhook-load: exit status 3: pollhook exited (exit status 1)"}
+			in.Deliver = measured[benchRuns]{At: in.Deliver.At, Err: "go test: exit status 1: FAIL github.com/pollhook/pollhook/pusher [build failed]"}
+			in.Stream = measured[[]keyValue]{At: in.Stream.At, Value: []keyValue{{"clients", "1000"}, {"latency.p99_ms", "12.5"}, {"ok", "true"}}}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := fixedInputs(t)
+			tt.change(in)
+			got := render(in)
+			path := filepath.Join("testdata", tt.golden)
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("render differs from %s (rerun with -update and review the diff):\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestParseBench(t *testing.T) {
+	b, err := parseBench(strings.NewReader(fixedBench + "BenchmarkOdd 12 notanumber\nBenchmarkX-2 --- FAIL\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 6 || len(b["BenchmarkDiff/items=1000/all"]) != 2 {
+		t.Fatalf("parsed %d benchmarks: %v", len(b), b)
+	}
+	if got := b["BenchmarkDiff/items=100000/loaded"][0]; !reflect.DeepEqual(got, map[string]float64{
+		"ns/op": 191000000, "MB/s": 115, "cpu-ns/op": 201000000, "B/op": 42000000, "allocs/op": 12100}) {
+		t.Errorf("100000/loaded = %v", got)
+	}
+	if v, ok := b.median("BenchmarkDiff/items=1000/all", "ns/op"); !ok || v != 400175.5 {
+		t.Errorf("median of two runs = %v, %t; want their mean 400175.5", v, ok)
+	}
+	if _, ok := b.median("BenchmarkDiff/items=1000/all", "events/s"); ok {
+		t.Error("median of a unit never reported: want none")
+	}
+}
+
+func TestFlatten(t *testing.T) {
+	got, err := flatten([]byte(`{"clients":1000,"latency":{"p50_ms":1.5,"p99_ms":12,"cores":0.20093922317542984,"big":1e21},"ok":true,"errors":null,"by":[{"n":"a"},2],"name":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []keyValue{{"clients", "1000"}, {"latency.p50_ms", "1.5"}, {"latency.p99_ms", "12"}, {"latency.cores", "0.201"}, {"latency.big", "1000000000000000000000"}, {"ok", "true"}, {"errors", "null"}, {"by.0.n", "a"}, {"by.1", "2"}, {"name", "x"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("flatten = %v, want %v", got, want)
+	}
+	if _, err := flatten([]byte(`{"a":`)); err == nil {
+		t.Error("truncated JSON: want an error")
+	}
+}
+
+func TestLastJSONLine(t *testing.T) {
+	out := []byte("table line\n{\"a\":1}\nmore\n{\"b\":2}\n{not json\n")
+	if got := string(lastJSONLine(out)); got != `{"b":2}` {
+		t.Errorf("lastJSONLine = %q", got)
+	}
+	if lastJSONLine([]byte("no json\n")) != nil {
+		t.Error("want none")
+	}
+}
+
+func TestShell(t *testing.T) {
+	for _, tt := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"go", "test", "-run", "^$", "./differ/"}, `go test -run '^$' ./differ/`},
+		{[]string{"CGO_ENABLED=0", "go", "build", "-ldflags=-s -w"}, `CGO_ENABLED=0 go build '-ldflags=-s -w'`},
+		{[]string{"echo", "it's", ""}, `echo 'it'\''s' ''`},
+	} {
+		if got := shell(tt.words...); got != tt.want {
+			t.Errorf("shell(%q) = %s, want %s", tt.words, got, tt.want)
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 120012: "120,012", -1234567: "-1,234,567"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
