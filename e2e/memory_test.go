@@ -28,7 +28,7 @@ const (
 
 // TestIdleMemory runs the real binary with 10 jobs polling a local source
 // @every 30s and logs its resident memory (VmRSS, and the peak VmHWM) about
-// 20 s after it started. docs/BENCHMARKS.md ("Process") records the figure.
+// 20 s after it started. docs/BENCHMARKS.md ("Memory (RSS)") records the figure.
 func TestIdleMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test builds and runs the binary")

@@ -46,7 +46,8 @@ type worldOptions struct {
 	dir       string
 	ring      int
 	settings  Settings
-	sndbuf    int // SO_SNDBUF of the server's connections (0: the system's)
+	sndbuf    int                             // SO_SNDBUF of the server's connections (0: the system's)
+	wrap      func(http.Handler) http.Handler // wraps the hub's handler (nil: none)
 	noCleanup bool
 }
 
@@ -75,7 +76,11 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	}
 	w.hub.Configure(o.settings)
 	w.streams.Enable(time.Hour)
-	w.srv = httptest.NewUnstartedServer(w.hub.Handler())
+	var handler http.Handler = w.hub.Handler()
+	if o.wrap != nil {
+		handler = o.wrap(handler)
+	}
+	w.srv = httptest.NewUnstartedServer(handler)
 	if o.sndbuf > 0 {
 		w.srv.Listener = smallBufListener{w.srv.Listener, o.sndbuf}
 	}

@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/pollhook/pollhook/store"
@@ -97,10 +98,8 @@ func (h *Hub) ServeSSE(w http.ResponseWriter, r *http.Request) {
 				code = dropShutdown
 			}
 		}
-		s.buf = append(append(append(s.buf[:0], "event: error\ndata: "...), errorJSON(code, reason)...), "\n\n"...)
-		if s.write(s.buf) == nil {
-			_ = s.flush()
-		}
+		s.final(code, reason)
+		_ = s.flush()
 	}
 }
 
@@ -115,13 +114,54 @@ func (h *Hub) ended(c *client, err error) {
 	}
 }
 
-// sseSink writes events to an SSE response.
+// sseWriteMax bounds the bytes an SSE sink gathers before it writes them:
+// the messages drained in one wake-up go to the response in one Write (per
+// sseWriteMax bytes) and one flush, instead of one Write per message. It
+// is the size of net/http's connection buffer, so that each Write costs
+// at most about one write system call. Larger buffers do not pay: with
+// 1,000 clients at 100 events/s (pollhook-streamload), 32 KiB buffers,
+// kept per client or pooled, added 25-40 MB of RSS (a writer blocked on a
+// slow socket holds its buffer) and saved no write system call, since a
+// wake-up's events (10 per commit there) fit 4 KiB either way.
+const sseWriteMax = 4 << 10
+
+// sseBufs holds the buffers sinks gather messages in. A sink takes one
+// for a send and gives it back at the flush, so that buffers are held by
+// the clients being written to, not by every connected client.
+var sseBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, sseWriteMax)
+	return &b
+}}
+
+// sseSink writes events to an SSE response. It gathers the messages of
+// one send in buf and writes them in one Write before the flush.
 type sseSink struct {
 	w     http.ResponseWriter
 	rc    *http.ResponseController
 	wtime time.Duration
-	armed bool // a write deadline is set for the writes until the next flush
+	armed bool    // a write deadline is set for the writes until the next flush
+	pb    *[]byte // buf's pooled storage, between the first message gathered and the flush
 	buf   []byte
+}
+
+// gather makes sure buf has pooled storage.
+func (s *sseSink) gather() {
+	if s.pb == nil {
+		s.pb = sseBufs.Get().(*[]byte)
+		s.buf = (*s.pb)[:0]
+	}
+}
+
+// release gives buf's storage back to the pool; buf must have been written.
+func (s *sseSink) release() {
+	if s.pb == nil {
+		return
+	}
+	if cap(s.buf) <= 2*sseWriteMax { // a final message may have grown it
+		*s.pb = s.buf[:0]
+		sseBufs.Put(s.pb)
+	}
+	s.pb, s.buf = nil, nil
 }
 
 func (s *sseSink) write(p []byte) error {
@@ -135,21 +175,64 @@ func (s *sseSink) write(p []byte) error {
 	return err
 }
 
+// writeBuf writes what buf gathered.
+func (s *sseSink) writeBuf() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	err := s.write(s.buf)
+	s.buf = s.buf[:0]
+	return err
+}
+
 func (s *sseSink) event(f *frame) error {
-	b := append(s.buf[:0], "id: "...)
+	const head = len("id: \nevent: \ndata: ") + len("\n\n")
+	if n := head + len(f.id) + len(f.typ) + len(f.env); len(s.buf)+n > sseWriteMax {
+		if err := s.writeBuf(); err != nil {
+			return err
+		}
+		if n > sseWriteMax {
+			// A message larger than the buffer goes out on its own,
+			// so that buf never grows past sseWriteMax.
+			if err := s.write([]byte("id: " + f.id + "\nevent: " + f.typ + "\ndata: ")); err != nil {
+				return err
+			}
+			if err := s.write(f.env); err != nil {
+				return err
+			}
+			return s.write([]byte("\n\n"))
+		}
+	}
+	s.gather()
+	b := append(s.buf, "id: "...)
 	b = append(b, f.id...)
 	b = append(b, "\nevent: "...)
 	b = append(b, f.typ...)
 	b = append(b, "\ndata: "...)
 	b = append(b, f.env...)
-	b = append(b, "\n\n"...)
-	s.buf = b
-	return s.write(b)
+	s.buf = append(b, "\n\n"...)
+	return nil
 }
 
-func (s *sseSink) heartbeat() error { return s.write([]byte(": heartbeat\n\n")) }
+func (s *sseSink) heartbeat() error {
+	s.gather()
+	s.buf = append(s.buf, ": heartbeat\n\n"...)
+	return nil
+}
+
+// final gathers the last message of a stream the hub ended: an error
+// event saying why, in the admin API's error shape.
+func (s *sseSink) final(code, reason string) {
+	s.gather()
+	s.buf = append(append(append(s.buf, "event: error\ndata: "...), errorJSON(code, reason)...), "\n\n"...)
+}
 
 func (s *sseSink) flush() error {
+	err := s.writeBuf()
+	s.release()
+	if err != nil {
+		return err
+	}
 	s.armed = false
 	return s.rc.Flush()
 }
