@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 // machine names what the figures were measured on.
@@ -26,17 +27,14 @@ type machine struct {
 
 // describeMachine reads /proc, `go env GOVERSION` and git.
 func describeMachine(ctx context.Context) machine {
-	m := machine{CPUModel: "unknown", Cores: runtime.NumCPU(), OS: runtime.GOOS, Go: "unknown", Commit: "unknown", Date: time.Now().UTC()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		m.CPUModel = procField(b, "model name", m.CPUModel)
-	}
+	m := machine{CPUModel: loadkit.CPUModel(), Cores: runtime.NumCPU(), OS: runtime.GOOS, Go: "unknown", Commit: "unknown", Date: time.Now().UTC()}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		if kb, err := strconv.ParseFloat(strings.TrimSuffix(procField(b, "MemTotal", ""), " kB"), 64); err == nil {
+		if kb, err := strconv.ParseFloat(strings.TrimSuffix(loadkit.ProcField(b, "MemTotal", ":", ""), " kB"), 64); err == nil {
 			m.RAMGiB = kb / (1 << 20)
 		}
 	}
 	if b, err := os.ReadFile("/etc/os-release"); err == nil {
-		if name := strings.Trim(procFieldSep(b, "PRETTY_NAME", "=", ""), `"`); name != "" {
+		if name := strings.Trim(loadkit.ProcField(b, "PRETTY_NAME", "=", ""), `"`); name != "" {
 			m.OS = name
 		}
 	}
@@ -53,21 +51,6 @@ func describeMachine(ctx context.Context) machine {
 		}
 	}
 	return m
-}
-
-// procField returns the value of the first "name: value" line.
-func procField(b []byte, name, def string) string {
-	return procFieldSep(b, name, ":", def)
-}
-
-func procFieldSep(b []byte, name, sep, def string) string {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), sep); ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(v)
-		}
-	}
-	return def
 }
 
 // oneLine is the machine in one line, for each section.

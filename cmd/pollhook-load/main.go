@@ -37,17 +37,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
-)
 
-// Exit codes.
-const (
-	exitOK         = 0
-	exitGoalMissed = 1
-	exitUsage      = 2
-	exitError      = 3
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 func main() {
@@ -84,19 +77,6 @@ type options struct {
 	StartupRuns   int
 }
 
-// envFlag collects repeated --env KEY=VALUE flags.
-type envFlag []string
-
-func (e *envFlag) String() string { return strings.Join(*e, " ") }
-
-func (e *envFlag) Set(v string) error {
-	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
-		return fmt.Errorf("%q is not KEY=VALUE", v)
-	}
-	*e = append(*e, v)
-	return nil
-}
-
 // parseOptions parses args (without the program name).
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -118,7 +98,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", time.Minute, "longest wait for /readyz")
 	fs.Float64Var(&o.MaxRSSMB, "max-rss-mb", 200, "goal: peak RSS (VmHWM) below this many MB (0: no goal)")
 	fs.IntVar(&o.MaxMissedJobs, "max-missed-jobs", 0, "goal: at most this many jobs miss a tick by the sources' count, and at most this many ticks skipped by pollhook's (-1: no goal)")
-	fs.Var((*envFlag)(&o.Env), "env", "KEY=VALUE added to pollhook's environment (GOMEMLIMIT=..., GODEBUG=gctrace=1); repeatable")
+	fs.Var((*loadkit.EnvFlag)(&o.Env), "env", "KEY=VALUE added to pollhook's environment (GOMEMLIMIT=..., GODEBUG=gctrace=1); repeatable")
 	fs.StringVar(&o.Profile, "profile", "", "write pollhook's profiles over the window to this `dir` (cpu.pprof, heap.pprof, block.pprof, mutex.pprof, goroutine.txt); builds pollhook with an overlay serving net/http/pprof")
 	fs.BoolVar(&o.Soak, "soak", false, "soak mode: keep the load up for --duration, sample RSS and goroutines every --sample-every and judge whether they stay flat")
 	fs.DurationVar(&o.SampleEvery, "sample-every", 30*time.Second, "soak mode: time between two samples")
@@ -175,10 +155,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseOptions(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+		return loadkit.ExitOK
 	}
 	if err != nil {
-		return exitUsage
+		return loadkit.ExitUsage
 	}
 	switch {
 	case o.Soak:
@@ -206,14 +186,14 @@ func (r *startupReport) ok() bool { return r.OK }
 func finish[R result](rep R, err error, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "pollhook-load: %v\n", err)
-		return exitError
+		return loadkit.ExitError
 	}
 	if err := rep.print(stdout); err != nil {
 		fmt.Fprintf(stderr, "pollhook-load: %v\n", err)
-		return exitError
+		return loadkit.ExitError
 	}
 	if !rep.ok() {
-		return exitGoalMissed
+		return loadkit.ExitGoalMissed
 	}
-	return exitOK
+	return loadkit.ExitOK
 }

@@ -1,50 +1,27 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 // Bounds of the harness itself.
 const (
-	stopTimeout   = 15 * time.Second // SIGTERM to SIGKILL; pollhook's own shutdown is bounded at 8 s
 	progressEvery = 10 * time.Second
+	// readyPoll is how often /readyz is asked: fine enough to time a
+	// start-up of tens of milliseconds.
+	readyPoll = 5 * time.Millisecond
 )
-
-// cpuSample is the CPU time used until at.
-type cpuSample struct {
-	At       time.Time
-	Pollhook float64 // seconds, user + system
-	Tool     float64 // seconds, this process: sources, receiver, sampling
-	Machine  machineCPU
-}
-
-func sampleCPU(pid string) (cpuSample, error) {
-	s := cpuSample{At: time.Now()}
-	var err error
-	if s.Pollhook, err = cpuTime(pid); err != nil {
-		return s, fmt.Errorf("pollhook's CPU time: %w", err)
-	}
-	if s.Tool, err = cpuTime("self"); err != nil {
-		return s, fmt.Errorf("own CPU time: %w", err)
-	}
-	if s.Machine, err = readMachineCPU(); err != nil {
-		return s, err
-	}
-	return s, nil
-}
 
 // observations are the raw figures of one run, from which the report is
 // computed.
@@ -91,14 +68,10 @@ func startHarness(ctx context.Context, o options, progress io.Writer) (*harness,
 	if h.dir, err = os.MkdirTemp("", "pollhook-load-"); err != nil {
 		return h, err
 	}
-	h.binary = o.Binary
-	if h.binary == "" {
-		fmt.Fprintf(progress, "building %s\n", pollhookPackage)
-		if h.binary, err = buildPollhook(ctx, h.dir, o.Profile != "", progress); err != nil {
-			return h, err
-		}
+	if h.binary, err = kit.Binary(ctx, o.Binary, h.dir, o.Profile != "", progress); err != nil {
+		return h, err
 	}
-	if h.machine, err = describeMachine(h.binary); err != nil {
+	if h.machine, err = loadkit.DescribeMachine(h.binary); err != nil {
 		return h, err
 	}
 	if h.f, err = startFleet(o.Jobs, o.Sources, o.Items, o.ChangeEvery, o.ETag, o.Destinations); err != nil {
@@ -113,23 +86,20 @@ func startHarness(ctx context.Context, o options, progress io.Writer) (*harness,
 	}
 	h.logs = newLogWatcher(h.logFile)
 
-	env := o.Env
-	if o.Profile != "" {
-		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
-			return h, err
-		}
-		env = append(env, pprofEnv+"=1")
-	}
-	started := time.Now()
-	if h.d, err = startDaemon(h.binary, cfgPath, env, h.logs); err != nil {
+	env, err := kit.ProfileEnv(o.Env, o.Profile)
+	if err != nil {
 		return h, err
 	}
-	if h.addr, err = h.d.waitReady(ctx, h.client, o.ReadyTimeout); err != nil {
+	started := time.Now()
+	if h.d, err = loadkit.Start(h.binary, cfgPath, env, h.logs); err != nil {
+		return h, err
+	}
+	if h.addr, err = h.d.WaitReady(ctx, h.client, readyPoll, o.ReadyTimeout); err != nil {
 		return h, err
 	}
 	h.readyS = time.Since(started).Seconds()
-	fmt.Fprintf(progress, "pollhook (pid %s) ready after %.2fs with %d jobs; warming up for %s\n", h.d.pid, h.readyS, o.Jobs, o.Warmup)
-	return h, wait(ctx, h.d, o.Warmup)
+	fmt.Fprintf(progress, "pollhook (pid %s) ready after %.2fs with %d jobs; warming up for %s\n", h.d.PID(), h.readyS, o.Jobs, o.Warmup)
+	return h, h.d.Wait(ctx, o.Warmup)
 }
 
 // writeConfig writes the configuration of a store in dir/data and
@@ -146,7 +116,7 @@ func (h *harness) writeConfig(data string) (string, error) {
 // stop ends pollhook with SIGTERM and says how it went.
 func (h *harness) stop() shutdown {
 	h.stopped = true
-	return h.d.stop(stopTimeout)
+	return h.d.Stop(loadkit.StopTimeout)
 }
 
 // close stops whatever startHarness started.
@@ -182,7 +152,7 @@ func measure(ctx context.Context, o options, progress io.Writer) (*report, error
 		return nil, err
 	}
 	obs.Shutdown = h.stop()
-	obs.Log = h.logs.problems()
+	obs.Log = h.logs.Problems()
 	return obs.report(o), nil
 }
 
@@ -195,7 +165,7 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 	if obs.MetricsStart, err = scrapeMetrics(ctx, client, addr); err != nil {
 		return err
 	}
-	if obs.Start, err = sampleCPU(d.pid); err != nil {
+	if obs.Start, err = loadkit.SampleCPU(d.PID()); err != nil {
 		return err
 	}
 	obs.SourcesStart = f.snapshot(true)
@@ -206,7 +176,7 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 	if o.Profile != "" {
 		secs := max(1, int(o.Duration/time.Second)-1)
 		go func() {
-			cpuProfile <- fetch(ctx, d.log.pprofAddr(), "profile?seconds="+strconv.Itoa(secs), filepath.Join(o.Profile, "cpu.pprof"))
+			cpuProfile <- loadkit.FetchProfile(ctx, d.Log().PprofAddr(), "profile?seconds="+strconv.Itoa(secs), filepath.Join(o.Profile, "cpu.pprof"))
 		}()
 	}
 	obs.RSSKB, err = sampleRSS(ctx, d, f, o.Duration, progress)
@@ -217,7 +187,7 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 	if err != nil {
 		return err
 	}
-	if obs.End, err = sampleCPU(d.pid); err != nil {
+	if obs.End, err = loadkit.SampleCPU(d.PID()); err != nil {
 		return err
 	}
 	obs.SourcesEnd = f.snapshot(false)
@@ -225,7 +195,7 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 	obs.Latencies, obs.UndatedWebhooks = f.latency.between(obs.Start.At, obs.End.At), f.latency.unknown.Load()-undated0
 	obs.SourceConns, obs.ReceiverConns = f.sourceConns.opened.Load()-sc0, f.receiverConns.opened.Load()-rc0
 	obs.OpenSourceConns = f.sourceConns.open.Load()
-	mem, err := readMemory(d.pid)
+	mem, err := loadkit.ReadMemory(d.PID())
 	if err != nil {
 		return err
 	}
@@ -234,59 +204,9 @@ func observe(ctx context.Context, o options, d *daemon, f *fleet, client *http.C
 		return err
 	}
 	if o.Profile != "" {
-		for _, p := range []struct{ query, file string }{
-			{"heap", "heap.pprof"}, {"block", "block.pprof"}, {"mutex", "mutex.pprof"}, {"goroutine?debug=1", "goroutine.txt"},
-		} {
-			if err := fetch(ctx, d.log.pprofAddr(), p.query, filepath.Join(o.Profile, p.file)); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(progress, "profiles in %s (go tool pprof -top %s)\n", o.Profile, filepath.Join(o.Profile, "cpu.pprof"))
+		return loadkit.FetchProfiles(ctx, d.Log().PprofAddr(), o.Profile, progress)
 	}
 	return nil
-}
-
-// fetch saves http://addr/debug/pprof/query into file.
-func fetch(ctx context.Context, addr, query, file string) error {
-	if addr == "" {
-		return errors.New("pollhook did not announce its pprof listener")
-	}
-	// A CPU profile takes as long as it asks for: no client timeout.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+query, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("pprof %s: %w", query, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("pprof %s: status %d", query, resp.StatusCode)
-	}
-	out, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		out.Close()
-		return fmt.Errorf("pprof %s: %w", query, err)
-	}
-	return out.Close()
-}
-
-// wait waits for d, but returns an error when pollhook exits or ctx ends.
-func wait(ctx context.Context, d *daemon, dur time.Duration) error {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-d.done:
-		return d.exited()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // sampleRSS reads pollhook's VmRSS every second for dur, and writes a line
@@ -303,12 +223,12 @@ func sampleRSS(ctx context.Context, d *daemon, f *fleet, dur time.Duration, prog
 		select {
 		case <-end.C:
 			return out, nil
-		case <-d.done:
-			return nil, d.exited()
+		case <-d.Done():
+			return nil, d.Exited()
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case now := <-tick.C:
-			m, err := readMemory(d.pid)
+			m, err := loadkit.ReadMemory(d.PID())
 			if err != nil {
 				return nil, err
 			}
@@ -321,47 +241,4 @@ func sampleRSS(ctx context.Context, d *daemon, f *fleet, dur time.Duration, prog
 			}
 		}
 	}
-}
-
-// machineInfo names what the figures were measured on.
-type machineInfo struct {
-	CPUs      int    `json:"cpus"`
-	CPUModel  string `json:"cpu_model"`
-	GoVersion string `json:"go_version"` // the one pollhook was built with
-	Revision  string `json:"revision"`   // pollhook's commit, "+changes" when built from a modified tree
-}
-
-func describeMachine(binary string) (machineInfo, error) {
-	m := machineInfo{CPUs: runtime.NumCPU(), CPUModel: "unknown"}
-	bi, err := buildinfo.ReadFile(binary)
-	if err != nil {
-		return m, fmt.Errorf("read the build info of %s: %w", binary, err)
-	}
-	m.GoVersion = bi.GoVersion
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	m.Revision = "unknown"
-	if rev != "" {
-		m.Revision = rev[:min(len(rev), 12)]
-		if modified == "true" {
-			m.Revision += "+changes"
-		}
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if name, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(name) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return m, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 	"github.com/pollhook/pollhook/scheduler"
 )
 
@@ -68,7 +69,7 @@ type report struct {
 	Gauges   map[string]float64 `json:"gauges"`
 	Log      map[string]int     `json:"log"`
 	Shutdown shutdown           `json:"shutdown"`
-	Goals    []goal             `json:"goals"`
+	Goals    loadkit.Goals      `json:"goals"`
 	OK       bool               `json:"ok"`
 }
 
@@ -85,17 +86,6 @@ type tailSpread struct {
 	P99    float64 `json:"p99"`
 	Max    float64 `json:"max"`
 }
-
-// goal is one pass/fail check.
-type goal struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
-// sharedMachine is the CPU of other processes, in cores, above which the
-// report warns that the machine was not quiet.
-const sharedMachine = 0.2
 
 // missedSkips are pollhook's skip reasons that are missed ticks (backoff
 // is a chosen wait, not a miss).
@@ -140,14 +130,10 @@ func (obs observations) report(o options) *report {
 
 	if window > 0 {
 		r.PollsPerS = float64(r.Polls) / window
-		r.CPUS = obs.End.Pollhook - obs.Start.Pollhook
-		r.CPUCores = r.CPUS / window
-		r.ToolCPUS = obs.End.Tool - obs.Start.Tool
-		r.ToolCPUCores = r.ToolCPUS / window
-		r.MachineBusy = (obs.End.Machine.Busy - obs.Start.Machine.Busy) / window
-		r.IRQCores = (obs.End.Machine.IRQ - obs.Start.Machine.IRQ) / window
-		r.OtherCores = max(0, r.MachineBusy-r.IRQCores-r.CPUCores-r.ToolCPUCores)
 	}
+	u := obs.End.Since(obs.Start)
+	r.CPUS, r.CPUCores, r.ToolCPUS, r.ToolCPUCores = u.PollhookS, u.PollhookCores, u.ToolS, u.ToolCores
+	r.MachineBusy, r.IRQCores, r.OtherCores = u.MachineBusy, u.IRQCores, u.OtherCores
 	if r.Polls > 0 {
 		r.CPUSPer1000Polls = r.CPUS / float64(r.Polls) * 1000
 	}
@@ -165,27 +151,21 @@ func (obs observations) report(o options) *report {
 
 // check evaluates the goals.
 func (r *report) check(o options) {
-	add := func(name string, ok bool, format string, args ...any) {
-		r.Goals = append(r.Goals, goal{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
-	}
 	if o.MaxRSSMB > 0 {
-		add("peak RSS", r.PeakRSSMB < o.MaxRSSMB, "%.1f MB, goal below %g MB", r.PeakRSSMB, o.MaxRSSMB)
+		r.Goals.Add("peak RSS", r.PeakRSSMB < o.MaxRSSMB, "%.1f MB, goal below %g MB", r.PeakRSSMB, o.MaxRSSMB)
 	}
 	if o.MaxMissedJobs >= 0 {
-		add("missed ticks (sources)", r.MissedJobs <= o.MaxMissedJobs,
+		r.Goals.Add("missed ticks (sources)", r.MissedJobs <= o.MaxMissedJobs,
 			"%d jobs polled fewer than %.0f times in %.1fs, goal at most %d", r.MissedJobs, math.Floor(r.WindowS/o.Interval.Seconds())-1, r.WindowS, o.MaxMissedJobs)
 		skipped := 0.0
 		for _, reason := range missedSkips {
 			skipped += r.Skipped[reason]
 		}
-		add("skipped ticks (pollhook)", skipped <= float64(o.MaxMissedJobs), "%.0f skipped (running, concurrency, host_rate), goal at most %d", skipped, o.MaxMissedJobs)
+		r.Goals.Add("skipped ticks (pollhook)", skipped <= float64(o.MaxMissedJobs), "%.0f skipped (running, concurrency, host_rate), goal at most %d", skipped, o.MaxMissedJobs)
 	}
-	add("failed polls", r.PollsByResult["failed"] == 0, "%.0f", r.PollsByResult["failed"])
-	add("clean exit", r.Shutdown.ExitCode == 0 && !r.Shutdown.Killed, "exit code %d after %.1fs of SIGTERM", r.Shutdown.ExitCode, r.Shutdown.Seconds)
-	r.OK = true
-	for _, g := range r.Goals {
-		r.OK = r.OK && g.OK
-	}
+	r.Goals.Add("failed polls", r.PollsByResult["failed"] == 0, "%.0f", r.PollsByResult["failed"])
+	r.Goals.Add("clean exit", r.Shutdown.ExitCode == 0 && !r.Shutdown.Killed, "exit code %d after %.1fs of SIGTERM", r.Shutdown.ExitCode, r.Shutdown.Seconds)
+	r.OK = r.Goals.Met()
 }
 
 // print writes the table, then the JSON line.
@@ -209,17 +189,15 @@ func (r *report) print(w io.Writer) error {
 	fmt.Fprintf(tw, "machine busy\t%.2f of %d cores: interrupts %.2f (loopback TCP), other processes %.2f\n", r.MachineBusy, r.Machine.CPUs, r.IRQCores, r.OtherCores)
 	fmt.Fprintf(tw, "RSS\tmin %.1f, median %.1f, max %.1f MB in the window; peak (VmHWM, whole life) %.1f MB\n", r.RSSMB.Min, r.RSSMB.Median, r.RSSMB.Max, r.PeakRSSMB)
 	fmt.Fprintf(tw, "pollhook runtime\t%s\n", gauges(r.Gauges))
-	fmt.Fprintf(tw, "pollhook log\t%s\n", logCounts(r.Log))
-	if r.OtherCores > sharedMachine {
-		fmt.Fprintf(tw, "NOTE\tother processes used %.2f cores during the window: the figures are not those of a quiet machine\n", r.OtherCores)
-	}
-	for _, g := range r.Goals {
-		verdict := "ok"
-		if !g.OK {
-			verdict = "MISSED"
-		}
-		fmt.Fprintf(tw, "goal: %s\t%s: %s\n", g.Name, verdict, g.Detail)
-	}
+	fmt.Fprintf(tw, "pollhook log\t%s\n", loadkit.LogCounts(r.Log))
+	loadkit.NoteOtherCores(tw, r.OtherCores)
+	r.Goals.Print(tw)
+	return flushWithJSON(tw, w, r)
+}
+
+// flushWithJSON ends a mode's report: the table, then the report as one
+// line of JSON, which pollhook-bench reads.
+func flushWithJSON(tw *tabwriter.Writer, w io.Writer, r any) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -280,15 +258,4 @@ func gauges(m map[string]float64) string {
 	return fmt.Sprintf("%.0f goroutines, stacks %.1f MB, heap in use %.1f MB, next GC at %.1f MB, from the OS %.1f MB (at the end)",
 		m["go_goroutines"], m["go_memstats_stack_inuse_bytes"]/(1<<20), m["go_memstats_heap_inuse_bytes"]/(1<<20),
 		m["go_memstats_next_gc_bytes"]/(1<<20), m["go_memstats_sys_bytes"]/(1<<20))
-}
-
-func logCounts(m map[string]int) string {
-	if len(m) == 0 {
-		return "no warnings or errors"
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%d × %s", m[k], k))
-	}
-	return strings.Join(parts, "; ")
 }

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 // soakSample is one point of a soak's time series, read every
@@ -96,7 +97,7 @@ func soak(ctx context.Context, o options, out, progress io.Writer) (*soakReport,
 	start := time.Now()
 	polls0, hooks0 := h.f.polls.Load(), h.f.webhooks.Load()
 	prevAt, prevPolls, prevHooks := start, polls0, hooks0
-	prevCPU, err := cpuTime(h.d.pid)
+	prevCPU, err := loadkit.CPUTime(h.d.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -108,13 +109,13 @@ func soak(ctx context.Context, o options, out, progress io.Writer) (*soakReport,
 	for i := range n {
 		select {
 		case <-tick.C:
-		case <-h.d.done:
-			return nil, h.d.exited()
+		case <-h.d.Done():
+			return nil, h.d.Exited()
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 		now := time.Now()
-		mem, err := readMemory(h.d.pid)
+		mem, err := loadkit.ReadMemory(h.d.PID())
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +123,7 @@ func soak(ctx context.Context, o options, out, progress io.Writer) (*soakReport,
 		if err != nil {
 			return nil, err
 		}
-		cpu, err := cpuTime(h.d.pid)
+		cpu, err := loadkit.CPUTime(h.d.PID())
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +146,7 @@ func soak(ctx context.Context, o options, out, progress io.Writer) (*soakReport,
 	r.Polls, r.Webhooks = h.f.polls.Load()-polls0, h.f.webhooks.Load()-hooks0
 	r.Latency = spreadOf(h.f.latency.between(start, time.Now()))
 	r.Shutdown = h.stop()
-	r.Log = h.logs.problems()
+	r.Log = h.logs.Problems()
 	r.judge(o.FlatTolerance)
 	return r, nil
 }
@@ -170,7 +171,7 @@ func (r *soakReport) print(w io.Writer) error {
 	fmt.Fprintf(tw, "polls\t%d (%.0f/s); pollhook's count by result: %s; skipped ticks: %s\n", r.Polls, float64(r.Polls)/math.Max(r.DurationS, 1), counts(r.PollsBy), counts(r.Skipped))
 	fmt.Fprintf(tw, "webhooks\t%d received (%.0f/s); latency from the change p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
 		r.Webhooks, float64(r.Webhooks)/math.Max(r.DurationS, 1), r.Latency.P50Ms, r.Latency.P99Ms, r.Latency.MaxMs)
-	fmt.Fprintf(tw, "pollhook log\t%s\n", logCounts(r.Log))
+	fmt.Fprintf(tw, "pollhook log\t%s\n", loadkit.LogCounts(r.Log))
 	fmt.Fprintf(tw, "shutdown\texit code %d after %.1fs of SIGTERM (killed: %t)\n", r.Shutdown.ExitCode, r.Shutdown.Seconds, r.Shutdown.Killed)
 	for _, v := range []struct {
 		name, unit string
@@ -183,13 +184,5 @@ func (r *soakReport) print(w io.Writer) error {
 		fmt.Fprintf(tw, "verdict: %s\t%s: mean of the last third %.1f%s against %.1f%s in the middle third (%+.1f%%, tolerance +%.0f%%)\n",
 			v.name, verdict, v.fl.LastMean, v.unit, v.fl.MiddleMean, v.unit, 100*v.fl.Change, 100*v.fl.Tolerance)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return flushWithJSON(tw, w, r)
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 // startupReport is the time from starting pollhook's process to its first
@@ -46,13 +47,13 @@ func startup(ctx context.Context, o options, progress io.Writer) (*startupReport
 			return nil, err
 		}
 		started := time.Now()
-		d, err := startDaemon(h.binary, cfg, o.Env, newLogWatcher(h.logFile))
+		d, err := loadkit.Start(h.binary, cfg, o.Env, newLogWatcher(h.logFile))
 		if err != nil {
 			return nil, err
 		}
-		_, err = d.waitReady(ctx, h.client, o.ReadyTimeout)
+		_, err = d.WaitReady(ctx, h.client, readyPoll, o.ReadyTimeout)
 		ms := float64(time.Since(started)) / float64(time.Millisecond)
-		s := d.stop(stopTimeout)
+		s := d.Stop(loadkit.StopTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -83,13 +84,5 @@ func (r *startupReport) print(w io.Writer) error {
 	if !r.OK {
 		fmt.Fprintf(tw, "NOTE\ta run did not exit cleanly on SIGTERM\n")
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return flushWithJSON(tw, w, r)
 }

@@ -29,14 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// Exit codes.
-const (
-	exitOK         = 0
-	exitGoalMissed = 1
-	exitUsage      = 2
-	exitError      = 3
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 func main() {
@@ -70,25 +64,12 @@ type options struct {
 	token          string // the admin token, drawn per run
 }
 
-// envFlag collects repeated -env KEY=VALUE flags.
-type envFlag []string
-
-func (e *envFlag) String() string { return strings.Join(*e, " ") }
-
-func (e *envFlag) Set(v string) error {
-	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
-		return fmt.Errorf("%q is not KEY=VALUE", v)
-	}
-	*e = append(*e, v)
-	return nil
-}
-
 // parseOptions parses args (without the program name).
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("pollhook-streamload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Binary, "binary", "", "pollhook binary to run; empty: build "+pollhookPackage+" into a temporary directory")
+	fs.StringVar(&o.Binary, "binary", "", "pollhook binary to run; empty: build "+loadkit.PollhookPackage+" into a temporary directory")
 	fs.IntVar(&o.Clients, "clients", 1000, "concurrent SSE clients")
 	fs.IntVar(&o.Rate, "rate", 100, "events per second pollhook emits, all jobs together")
 	fs.IntVar(&o.Jobs, "jobs", 10, "jobs sharing the rate (each adds rate/jobs items per change period)")
@@ -109,7 +90,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.JSON, "json", false, "print the report as one JSON object instead of a table")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory (configuration, store, pollhook's log)")
 	fs.StringVar(&o.Profile, "profile", "", "write pollhook's profiles over the window to this `dir` (cpu.pprof, heap.pprof, goroutine.txt, ...); builds pollhook with an overlay serving net/http/pprof")
-	fs.Var((*envFlag)(&o.Env), "env", "KEY=VALUE added to pollhook's environment (GOMAXPROCS=1, GODEBUG=gctrace=1); repeatable")
+	fs.Var((*loadkit.EnvFlag)(&o.Env), "env", "KEY=VALUE added to pollhook's environment (GOMAXPROCS=1, GODEBUG=gctrace=1); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -157,15 +138,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseOptions(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+		return loadkit.ExitOK
 	}
 	if err != nil {
-		return exitUsage
+		return loadkit.ExitUsage
 	}
 	rep, err := measure(ctx, o, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "pollhook-streamload: %v\n", err)
-		return exitError
+		return loadkit.ExitError
 	}
 	rep.Command = "pollhook-streamload " + strings.Join(args, " ")
 	if o.JSON {
@@ -175,10 +156,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pollhook-streamload: %v\n", err)
-		return exitError
+		return loadkit.ExitError
 	}
 	if !rep.OK {
-		return exitGoalMissed
+		return loadkit.ExitGoalMissed
 	}
-	return exitOK
+	return loadkit.ExitOK
 }

@@ -1,56 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 // Bounds of the harness itself.
 const (
-	stopTimeout   = 15 * time.Second // SIGTERM to SIGKILL
 	progressEvery = 10 * time.Second
 	// fdsPerTool is what the tool needs besides one descriptor per client:
 	// the source's connections from pollhook, the log, the binaries.
 	fdsPerTool = 256
 )
-
-// cpuSample is the CPU time used until at.
-type cpuSample struct {
-	At       time.Time
-	Pollhook float64 // seconds, user + system
-	Tool     float64 // seconds, this process: the clients, the source, sampling
-	Machine  machineCPU
-}
-
-func sampleCPU(pid string) (cpuSample, error) {
-	s := cpuSample{At: time.Now()}
-	var err error
-	if s.Pollhook, err = cpuTime(pid); err != nil {
-		return s, fmt.Errorf("pollhook's CPU time: %w", err)
-	}
-	if s.Tool, err = cpuTime("self"); err != nil {
-		return s, fmt.Errorf("own CPU time: %w", err)
-	}
-	if s.Machine, err = readMachineCPU(); err != nil {
-		return s, err
-	}
-	return s, nil
-}
 
 // observations are the raw figures of one run.
 type observations struct {
@@ -108,15 +82,12 @@ func measure(ctx context.Context, o options, progress io.Writer) (*report, error
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	binary := o.Binary
-	if binary == "" {
-		fmt.Fprintf(progress, "building %s\n", pollhookPackage)
-		if binary, err = buildPollhook(ctx, dir, o.Profile != "", progress); err != nil {
-			return nil, err
-		}
+	binary, err := kit.Binary(ctx, o.Binary, dir, o.Profile != "", progress)
+	if err != nil {
+		return nil, err
 	}
 	var obs observations
-	if obs.Machine, err = describeMachine(binary); err != nil {
+	if obs.Machine, err = loadkit.DescribeMachine(binary); err != nil {
 		return nil, err
 	}
 
@@ -140,25 +111,22 @@ func measure(ctx context.Context, o options, progress io.Writer) (*report, error
 	defer logFile.Close()
 	logs := newLogWatcher(logFile)
 
-	env := o.Env
-	if o.Profile != "" {
-		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
-			return nil, err
-		}
-		env = append(env, pprofEnv+"=1")
+	env, err := kit.ProfileEnv(o.Env, o.Profile)
+	if err != nil {
+		return nil, err
 	}
 	started := time.Now()
-	d, err := startDaemon(binary, cfgPath, env, logs)
+	d, err := loadkit.Start(binary, cfgPath, env, logs)
 	if err != nil {
 		return nil, err
 	}
 	stopped := false
 	defer func() {
 		if !stopped {
-			d.stop(stopTimeout)
+			d.Stop(loadkit.StopTimeout)
 		}
 	}()
-	addr, err := d.waitReady(ctx, o.ReadyTimeout)
+	addr, err := d.WaitReady(ctx, &http.Client{Timeout: 10 * time.Second}, 50*time.Millisecond, o.ReadyTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -166,21 +134,21 @@ func measure(ctx context.Context, o options, progress io.Writer) (*report, error
 		return nil, err
 	}
 	obs.ReadyS = time.Since(started).Seconds()
-	idle, err := readMemory(d.pid)
+	idle, err := loadkit.ReadMemory(d.PID())
 	if err != nil {
 		return nil, err
 	}
 	obs.IdleRSSKB = idle.RSSKB
 	fmt.Fprintf(progress, "pollhook (pid %s) ready and every job polled after %.1fs; RSS %.1f MB; connecting %d clients\n",
-		d.pid, obs.ReadyS, float64(idle.RSSKB)/1024, o.Clients)
+		d.PID(), obs.ReadyS, float64(idle.RSSKB)/1024, o.Clients)
 
 	if err := runClients(ctx, o, sched, src, d, addr, &obs, progress); err != nil {
 		return nil, err
 	}
 	obs.Webhooks, obs.WebhookPosts = src.webhooks.Load(), src.hooks.Load()
-	obs.Shutdown = d.stop(stopTimeout)
+	obs.Shutdown = d.Stop(loadkit.StopTimeout)
 	stopped = true
-	obs.Log = logs.problems()
+	obs.Log = logs.Problems()
 	return obs.report(o, sched), nil
 }
 
@@ -203,8 +171,8 @@ func waitFirstPolls(ctx context.Context, d *daemon, src *source, timeout time.Du
 		}
 		select {
 		case <-tick.C:
-		case <-d.done:
-			return d.exited()
+		case <-d.Done():
+			return d.Exited()
 		case <-deadline.C:
 			return fmt.Errorf("%d jobs not polled within %s", missing, timeout)
 		case <-ctx.Done():
@@ -251,15 +219,23 @@ func runClients(ctx context.Context, o options, sched *schedule, src *source, d 
 	connectDeadline := time.NewTimer(o.ConnectTimeout)
 	defer connectDeadline.Stop()
 	connectTimeout := fmt.Errorf("not every client's stream opened within %s", o.ConnectTimeout)
-	for i := range clients {
+	// acquire takes a connecting slot, unless the connect deadline,
+	// pollhook's exit or ctx comes first.
+	acquire := func() error {
 		select {
 		case sem <- struct{}{}:
+			return nil
 		case <-connectDeadline.C:
 			return connectTimeout
-		case <-d.done:
-			return d.exited()
+		case <-d.Done():
+			return d.Exited()
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+	for i := range clients {
+		if err := acquire(); err != nil {
+			return err
 		}
 		c := &client{tally: newTally(sched, obs.Latency)}
 		clients[i] = c
@@ -281,14 +257,8 @@ func runClients(ctx context.Context, o options, sched *schedule, src *source, d 
 	}
 	// Every stream is open (or failed) once every slot is free again.
 	for range o.ConnectWorkers {
-		select {
-		case sem <- struct{}{}:
-		case <-connectDeadline.C:
-			return connectTimeout
-		case <-d.done:
-			return d.exited()
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := acquire(); err != nil {
+			return err
 		}
 	}
 	if n := failed.Load(); n > 0 {
@@ -297,7 +267,7 @@ func runClients(ctx context.Context, o options, sched *schedule, src *source, d 
 		return fmt.Errorf("%d clients could not subscribe; the first: %w", n, firstErr)
 	}
 	obs.ConnectS = time.Since(connectStart).Seconds()
-	open, err := readMemory(d.pid)
+	open, err := loadkit.ReadMemory(d.PID())
 	if err != nil {
 		return err
 	}
@@ -305,7 +275,7 @@ func runClients(ctx context.Context, o options, sched *schedule, src *source, d 
 	fmt.Fprintf(progress, "%d streams open after %.1fs; RSS %.1f MB; source changing for %s (%d events per client, %g/s)\n",
 		o.Clients, obs.ConnectS, float64(open.RSSKB)/1024, o.Duration, sched.total, sched.rate())
 
-	if obs.Start, err = sampleCPU(d.pid); err != nil {
+	if obs.Start, err = loadkit.SampleCPU(d.PID()); err != nil {
 		return err
 	}
 	t0 := time.Now()
@@ -315,7 +285,7 @@ func runClients(ctx context.Context, o options, sched *schedule, src *source, d 
 	if o.Profile != "" {
 		secs := max(1, int((sched.length()+o.PollEvery)/time.Second))
 		go func() {
-			cpuProfile <- fetchProfile(ctx, d.log.pprofAddr(), "profile?seconds="+strconv.Itoa(secs), filepath.Join(o.Profile, "cpu.pprof"))
+			cpuProfile <- loadkit.FetchProfile(ctx, d.Log().PprofAddr(), "profile?seconds="+strconv.Itoa(secs), filepath.Join(o.Profile, "cpu.pprof"))
 		}()
 	} else {
 		cpuProfile <- nil
@@ -326,14 +296,9 @@ func runClients(ctx context.Context, o options, sched *schedule, src *source, d 
 		return err
 	}
 	if o.Profile != "" {
-		for _, p := range []struct{ query, file string }{
-			{"heap", "heap.pprof"}, {"block", "block.pprof"}, {"mutex", "mutex.pprof"}, {"goroutine?debug=1", "goroutine.txt"},
-		} {
-			if err := fetchProfile(ctx, d.log.pprofAddr(), p.query, filepath.Join(o.Profile, p.file)); err != nil {
-				return err
-			}
+		if err := loadkit.FetchProfiles(ctx, d.Log().PprofAddr(), o.Profile, progress); err != nil {
+			return err
 		}
-		fmt.Fprintf(progress, "profiles in %s (go tool pprof -top %s)\n", o.Profile, filepath.Join(o.Profile, "cpu.pprof"))
 	}
 	cancel()
 	wg.Wait()
@@ -371,12 +336,12 @@ func observe(ctx context.Context, o options, sched *schedule, src *source, d *da
 			done = true
 		case <-deadline.C:
 			done = true
-		case <-d.done:
-			return d.exited()
+		case <-d.Done():
+			return d.Exited()
 		case <-ctx.Done():
 			return ctx.Err()
 		case now := <-tick.C:
-			m, err := readMemory(d.pid)
+			m, err := loadkit.ReadMemory(d.PID())
 			if err != nil {
 				return err
 			}
@@ -391,86 +356,15 @@ func observe(ctx context.Context, o options, sched *schedule, src *source, d *da
 		}
 	}
 	var err error
-	if obs.End, err = sampleCPU(d.pid); err != nil {
+	if obs.End, err = loadkit.SampleCPU(d.PID()); err != nil {
 		return err
 	}
 	obs.DrainS = max(0, obs.End.At.Sub(lastChange).Seconds())
-	if obs.FinalMem, err = readMemory(d.pid); err != nil {
+	if obs.FinalMem, err = loadkit.ReadMemory(d.PID()); err != nil {
 		return err
 	}
 	if !obs.AllComplete {
 		fmt.Fprintf(progress, "drain ran out: %d of %d clients complete; every change shown to pollhook: %t\n", completeN.Load(), o.Clients, src.shownAll())
 	}
 	return nil
-}
-
-// fetchProfile saves http://addr/debug/pprof/query into file.
-func fetchProfile(ctx context.Context, addr, query, file string) error {
-	if addr == "" {
-		return errors.New("pollhook did not announce its pprof listener")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/"+query, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("pprof %s: %w", query, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("pprof %s: status %d", query, resp.StatusCode)
-	}
-	out, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil {
-		out.Close()
-		return fmt.Errorf("pprof %s: %w", query, err)
-	}
-	return out.Close()
-}
-
-// machineInfo names what the figures were measured on.
-type machineInfo struct {
-	CPUs      int    `json:"cpus"`
-	CPUModel  string `json:"cpu_model"`
-	GoVersion string `json:"go_version"` // the one pollhook was built with
-	Revision  string `json:"revision"`   // pollhook's commit, "+changes" when built from a modified tree
-}
-
-func describeMachine(binary string) (machineInfo, error) {
-	m := machineInfo{CPUs: runtime.NumCPU(), CPUModel: "unknown"}
-	bi, err := buildinfo.ReadFile(binary)
-	if err != nil {
-		return m, fmt.Errorf("read the build info of %s: %w", binary, err)
-	}
-	m.GoVersion = bi.GoVersion
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	m.Revision = "unknown"
-	if rev != "" {
-		m.Revision = rev[:min(len(rev), 12)]
-		if modified == "true" {
-			m.Revision += "+changes"
-		}
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if name, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(name) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return m, nil
 }

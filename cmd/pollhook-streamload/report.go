@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/pollhook/pollhook/cmd/internal/loadkit"
 )
 
 // report is the outcome of one run.
@@ -55,7 +57,7 @@ type report struct {
 	WebhookPosts int64          `json:"webhook_requests"`
 	Log          map[string]int `json:"log"`
 	Shutdown     shutdown       `json:"shutdown"`
-	Goals        []goal         `json:"goals"`
+	Goals        loadkit.Goals  `json:"goals"`
 	OK           bool           `json:"ok"`
 }
 
@@ -112,17 +114,6 @@ type processFigures struct {
 	FinalRSSMB float64 `json:"final_rss_mb"`              // VmRSS at the end of the window
 	PeakRSSMB  float64 `json:"peak_rss_mb"`               // VmHWM at the end of the window (its whole life), or a higher sample
 }
-
-// goal is one pass/fail check.
-type goal struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-}
-
-// sharedMachine is the CPU of other processes, in cores, above which the
-// report warns that the machine was not quiet.
-const sharedMachine = 0.2
 
 // report computes the figures and checks the goals.
 func (obs *observations) report(o options, s *schedule) *report {
@@ -184,18 +175,11 @@ func (obs *observations) report(o options, s *schedule) *report {
 	r.LatencyPoll = summarise(&obs.Latency.Poll)
 	r.LatencyStamp = summarise(&obs.Latency.Stamp)
 
-	window := obs.End.At.Sub(obs.Start.At).Seconds()
-	r.WindowS = window
+	r.WindowS = obs.End.At.Sub(obs.Start.At).Seconds()
 	p := &r.Pollhook
-	if window > 0 {
-		p.CPUS = obs.End.Pollhook - obs.Start.Pollhook
-		p.CPUCores = p.CPUS / window
-		r.ToolCPUS = obs.End.Tool - obs.Start.Tool
-		r.ToolCPUCores = r.ToolCPUS / window
-		r.MachineBusy = (obs.End.Machine.Busy - obs.Start.Machine.Busy) / window
-		r.IRQCores = (obs.End.Machine.IRQ - obs.Start.Machine.IRQ) / window
-		r.OtherCores = max(0, r.MachineBusy-r.IRQCores-p.CPUCores-r.ToolCPUCores)
-	}
+	u := obs.End.Since(obs.Start)
+	p.CPUS, p.CPUCores, r.ToolCPUS, r.ToolCPUCores = u.PollhookS, u.PollhookCores, u.ToolS, u.ToolCores
+	r.MachineBusy, r.IRQCores, r.OtherCores = u.MachineBusy, u.IRQCores, u.OtherCores
 	if r.Received > 0 {
 		p.CPUSPer1k = p.CPUS / float64(r.Received) * 1000
 	}
@@ -222,20 +206,14 @@ func shorten(s string) string {
 // check evaluates the goals: every client gets every event exactly once,
 // in order, unaltered.
 func (r *report) check() {
-	add := func(name string, ok bool, format string, args ...any) {
-		r.Goals = append(r.Goals, goal{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
-	}
-	add("no missed events", r.Missed == 0, "%d missed in all, at most %d by one client; %d of %d clients complete", r.Missed, r.MaxMissed, r.Clients.Complete, r.Clients.Total)
-	add("no duplicates", r.Duplicates == 0, "%d", r.Duplicates)
-	add("in order", r.OutOfOrder == 0, "%d events not after their job's previous one", r.OutOfOrder)
-	add("same data to every client", r.Corrupt == 0, "%d events whose data differed", r.Corrupt)
-	add("no unexpected events", r.Unexpected == 0, "%d", r.Unexpected)
-	add("no client dropped", r.Clients.Dropped == 0 && r.Clients.Ended == 0, "%d sent an error event, %d streams ended otherwise", r.Clients.Dropped, r.Clients.Ended)
-	add("clean exit", r.Shutdown.ExitCode == 0 && !r.Shutdown.Killed, "exit code %d after %.1fs of SIGTERM", r.Shutdown.ExitCode, r.Shutdown.Seconds)
-	r.OK = true
-	for _, g := range r.Goals {
-		r.OK = r.OK && g.OK
-	}
+	r.Goals.Add("no missed events", r.Missed == 0, "%d missed in all, at most %d by one client; %d of %d clients complete", r.Missed, r.MaxMissed, r.Clients.Complete, r.Clients.Total)
+	r.Goals.Add("no duplicates", r.Duplicates == 0, "%d", r.Duplicates)
+	r.Goals.Add("in order", r.OutOfOrder == 0, "%d events not after their job's previous one", r.OutOfOrder)
+	r.Goals.Add("same data to every client", r.Corrupt == 0, "%d events whose data differed", r.Corrupt)
+	r.Goals.Add("no unexpected events", r.Unexpected == 0, "%d", r.Unexpected)
+	r.Goals.Add("no client dropped", r.Clients.Dropped == 0 && r.Clients.Ended == 0, "%d sent an error event, %d streams ended otherwise", r.Clients.Dropped, r.Clients.Ended)
+	r.Goals.Add("clean exit", r.Shutdown.ExitCode == 0 && !r.Shutdown.Killed, "exit code %d after %.1fs of SIGTERM", r.Shutdown.ExitCode, r.Shutdown.Seconds)
+	r.OK = r.Goals.Met()
 }
 
 // printTable writes the report for people.
@@ -262,23 +240,15 @@ func (r *report) printTable(w io.Writer) error {
 	fmt.Fprintf(tw, "tool CPU\t%.1fs = %.2f cores (the clients, the source, the receiver)\n", r.ToolCPUS, r.ToolCPUCores)
 	fmt.Fprintf(tw, "machine busy\t%.2f of %d cores: interrupts %.2f, other processes %.2f\n", r.MachineBusy, r.Machine.CPUs, r.IRQCores, r.OtherCores)
 	fmt.Fprintf(tw, "webhooks\t%d events in %d requests to the receiver\n", r.Webhooks, r.WebhookPosts)
-	fmt.Fprintf(tw, "pollhook log\t%s\n", logCounts(r.Log))
+	fmt.Fprintf(tw, "pollhook log\t%s\n", loadkit.LogCounts(r.Log))
 	for k, n := range sortedCounts(r.Clients.DropReasons) {
 		fmt.Fprintf(tw, "drop reason\t%d × %s\n", n, k)
 	}
 	for k, n := range sortedCounts(r.Clients.EndReasons) {
 		fmt.Fprintf(tw, "end reason\t%d × %s\n", n, k)
 	}
-	if r.OtherCores > sharedMachine {
-		fmt.Fprintf(tw, "NOTE\tother processes used %.2f cores during the window: the figures are not those of a quiet machine\n", r.OtherCores)
-	}
-	for _, g := range r.Goals {
-		verdict := "ok"
-		if !g.OK {
-			verdict = "MISSED"
-		}
-		fmt.Fprintf(tw, "goal: %s\t%s: %s\n", g.Name, verdict, g.Detail)
-	}
+	loadkit.NoteOtherCores(tw, r.OtherCores)
+	r.Goals.Print(tw)
 	return tw.Flush()
 }
 
@@ -319,15 +289,4 @@ func byJob(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, n))
 	}
 	return "; by job: " + strings.Join(parts, ", ")
-}
-
-func logCounts(m map[string]int) string {
-	if len(m) == 0 {
-		return "no warnings or errors"
-	}
-	var parts []string
-	for k, n := range sortedCounts(m) {
-		parts = append(parts, fmt.Sprintf("%d × %s", n, k))
-	}
-	return strings.Join(parts, "; ")
 }

@@ -55,36 +55,3 @@ func TestWriteConfig(t *testing.T) {
 		t.Errorf("first job %q: names are zero-padded", cfg.Jobs[0].Name)
 	}
 }
-
-func TestLogWatcher(t *testing.T) {
-	var out bytes.Buffer
-	l := newLogWatcher(&out)
-	lines := `{"level":"INFO","msg":"pollhook started","listen":"127.0.0.1:4242"}
-{"level":"INFO","msg":"stream client dropped","reason":"slow"}
-{"level":"INFO","msg":"stream client dropped","reason":"slow"}
-{"level":"INFO","msg":"poll"}
-{"level":"WARN","msg":"poll failed"}
-{"level":"INFO","msg":"` + pprofMsg + `","listen":"127.0.0.1:5000"}
-panic: boom
-`
-	// In pieces that cut lines in two.
-	for i := 0; i < len(lines); i += 7 {
-		if _, err := l.Write([]byte(lines[i:min(i+7, len(lines))])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-l.started:
-	default:
-		t.Fatal("started not closed")
-	}
-	if l.listenAddr() != "127.0.0.1:4242" || l.pprofAddr() != "127.0.0.1:5000" {
-		t.Errorf("listen %q, pprof %q", l.listenAddr(), l.pprofAddr())
-	}
-	if want := map[string]int{"INFO: stream client dropped": 2, "WARN: poll failed": 1, "OUTPUT: panic: boom": 1}; !reflect.DeepEqual(l.problems(), want) {
-		t.Errorf("problems %v, want %v", l.problems(), want)
-	}
-	if out.String() != lines {
-		t.Error("the output was not copied whole")
-	}
-}

@@ -1,7 +1,4 @@
-package main
-
-// Copied from cmd/pollhook-load/proc.go, so that the two tools stay
-// independent of each other.
+package loadkit
 
 import (
 	"bytes"
@@ -9,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc: the kernel
@@ -16,9 +14,9 @@ import (
 // whatever the kernel's internal HZ, so it is no sysconf away.
 const clockTicks = 100
 
-// cpuTime reads the user plus system CPU time of a process from
+// CPUTime reads the user plus system CPU time of a process from
 // /proc/PID/stat ("self" for this one), in seconds.
-func cpuTime(pid string) (float64, error) {
+func CPUTime(pid string) (float64, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, err
@@ -52,25 +50,25 @@ func parseStat(b []byte) (float64, error) {
 	return float64(utime+stime) / clockTicks, nil
 }
 
-// memory is what /proc/PID/status says about a process's resident memory.
-type memory struct {
+// Memory is what /proc/PID/status says about a process's resident memory.
+type Memory struct {
 	RSSKB int64 // VmRSS: resident now
 	HWMKB int64 // VmHWM: the most that was ever resident
 }
 
-// readMemory reads /proc/PID/status.
-func readMemory(pid string) (memory, error) {
+// ReadMemory reads /proc/PID/status.
+func ReadMemory(pid string) (Memory, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
-		return memory{}, err
+		return Memory{}, err
 	}
 	return parseStatus(b)
 }
 
 // parseStatus reads VmRSS and VmHWM ("VmRSS:\t   14400 kB") from the
 // contents of /proc/PID/status; both must be there.
-func parseStatus(b []byte) (memory, error) {
-	var m memory
+func parseStatus(b []byte) (Memory, error) {
+	var m Memory
 	found := 0
 	for line := range bytes.Lines(b) {
 		name, rest, ok := bytes.Cut(line, []byte(":"))
@@ -88,35 +86,35 @@ func parseStatus(b []byte) (memory, error) {
 		}
 		f := bytes.Fields(rest)
 		if len(f) != 2 || string(f[1]) != "kB" {
-			return memory{}, fmt.Errorf("/proc status: %s: %q, want a number of kB", name, bytes.TrimSpace(rest))
+			return Memory{}, fmt.Errorf("/proc status: %s: %q, want a number of kB", name, bytes.TrimSpace(rest))
 		}
 		n, err := strconv.ParseInt(string(f[0]), 10, 64)
 		if err != nil {
-			return memory{}, fmt.Errorf("/proc status: %s: %w", name, err)
+			return Memory{}, fmt.Errorf("/proc status: %s: %w", name, err)
 		}
 		*dst = n
 		found++
 	}
 	if found != 2 {
-		return memory{}, errors.New("/proc status: VmRSS or VmHWM missing (a kernel thread, or a process that exited?)")
+		return Memory{}, errors.New("/proc status: VmRSS or VmHWM missing (a kernel thread, or a process that exited?)")
 	}
 	return m, nil
 }
 
-// machineCPU is the machine's CPU time from the "cpu" line of /proc/stat,
+// MachineCPU is the machine's CPU time from the "cpu" line of /proc/stat,
 // in seconds summed over every core.
-type machineCPU struct {
+type MachineCPU struct {
 	Busy, Total float64
 	// IRQ is the part of Busy spent in interrupts and softirqs, which no
 	// process is charged for: much of loopback TCP's receive path runs there.
 	IRQ float64
 }
 
-// readMachineCPU reads /proc/stat.
-func readMachineCPU() (machineCPU, error) {
+// ReadMachineCPU reads /proc/stat.
+func ReadMachineCPU() (MachineCPU, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return machineCPU{}, err
+		return MachineCPU{}, err
 	}
 	return parseMachineStat(b)
 }
@@ -125,17 +123,17 @@ func readMachineCPU() (machineCPU, error) {
 // system idle iowait irq softirq steal guest guest_nice". Idle and iowait
 // are not busy; guest time is already counted in user and nice, so it is
 // left out rather than counted twice.
-func parseMachineStat(b []byte) (machineCPU, error) {
+func parseMachineStat(b []byte) (MachineCPU, error) {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	f := bytes.Fields(line)
 	if len(f) < 5 || string(f[0]) != "cpu" {
-		return machineCPU{}, fmt.Errorf("/proc/stat: first line %q is not the cpu total", line)
+		return MachineCPU{}, fmt.Errorf("/proc/stat: first line %q is not the cpu total", line)
 	}
-	var c machineCPU
+	var c MachineCPU
 	for i, s := range f[1:min(len(f), 9)] { // user .. steal
 		n, err := strconv.ParseUint(string(s), 10, 64)
 		if err != nil {
-			return machineCPU{}, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
+			return MachineCPU{}, fmt.Errorf("/proc/stat: cpu field %d: %w", i+1, err)
 		}
 		v := float64(n) / clockTicks
 		c.Total += v
@@ -149,4 +147,57 @@ func parseMachineStat(b []byte) (machineCPU, error) {
 		}
 	}
 	return c, nil
+}
+
+// CPUSample is the CPU time used until At.
+type CPUSample struct {
+	At       time.Time
+	Pollhook float64 // seconds, user + system
+	Tool     float64 // seconds, this process: its sources, receivers, clients, sampling
+	Machine  MachineCPU
+}
+
+// SampleCPU reads the CPU time of pollhook (pid), of this process and of
+// the machine.
+func SampleCPU(pid string) (CPUSample, error) {
+	s := CPUSample{At: time.Now()}
+	var err error
+	if s.Pollhook, err = CPUTime(pid); err != nil {
+		return s, fmt.Errorf("pollhook's CPU time: %w", err)
+	}
+	if s.Tool, err = CPUTime("self"); err != nil {
+		return s, fmt.Errorf("own CPU time: %w", err)
+	}
+	if s.Machine, err = ReadMachineCPU(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// CPUUse is the CPU spent between two samples: seconds, and cores (seconds
+// per second of the window).
+type CPUUse struct {
+	PollhookS, PollhookCores float64
+	ToolS, ToolCores         float64
+	MachineBusy              float64 // cores
+	IRQCores                 float64 // interrupts and softirqs, charged to no process
+	OtherCores               float64 // machine busy minus pollhook, the tool and IRQ: other processes
+}
+
+// Since returns the CPU spent from start to s; all zero when the window
+// is empty.
+func (s CPUSample) Since(start CPUSample) CPUUse {
+	var u CPUUse
+	window := s.At.Sub(start.At).Seconds()
+	if window <= 0 {
+		return u
+	}
+	u.PollhookS = s.Pollhook - start.Pollhook
+	u.PollhookCores = u.PollhookS / window
+	u.ToolS = s.Tool - start.Tool
+	u.ToolCores = u.ToolS / window
+	u.MachineBusy = (s.Machine.Busy - start.Machine.Busy) / window
+	u.IRQCores = (s.Machine.IRQ - start.Machine.IRQ) / window
+	u.OtherCores = max(0, u.MachineBusy-u.IRQCores-u.PollhookCores-u.ToolCores)
+	return u
 }
