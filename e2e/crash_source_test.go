@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -130,12 +131,7 @@ func (s *crashSource) advance() {
 }
 
 func (s *crashSource) ids() []int {
-	ids := make([]int, 0, len(s.items))
-	for id := range s.items {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(s.items))
 }
 
 func (s *crashSource) ServeHTTP(w http.ResponseWriter, _ *http.Request) {

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,13 +51,8 @@ const crashJob = "items"
 // POLLHOOK_E2E_REPORT=FILE a JSON line per receiver with the figures is
 // appended to FILE.
 func TestCrashSafety(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary")
-	}
-	mode := crashCI
-	if os.Getenv("POLLHOOK_E2E_LONG") != "" {
-		mode = crashLong
-	}
+	skipShort(t)
+	mode := longIf("POLLHOOK_E2E_LONG", crashCI, crashLong)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("POLLHOOK_E2E_SEED"); s != "" {
 		var err error
@@ -69,75 +63,19 @@ func TestCrashSafety(t *testing.T) {
 	t.Logf("mode %s, seed %d (POLLHOOK_E2E_SEED=%d replays the script)", mode.name, seed, seed)
 	began := time.Now()
 
-	src := newCrashSource(seed, mode.changes, mode.perStep)
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
-	// Slow answers limit a lane's throughput: few for the receiver of one
-	// event per request, many for the one that gets a batch a second.
-	rcvs := []*crashReceiver{newCrashReceiver("single", false, 5, seed), newCrashReceiver("batched", true, 30, seed+1)}
-	urls := make([]string, len(rcvs))
-	for i, r := range rcvs {
-		srv := httptest.NewServer(r)
-		defer srv.Close()
-		urls[i] = srv.URL
-	}
-	in, dataDir := newCrashInstance(t, srcSrv.URL, urls)
-	initial := src.data()
-
-	p := in.start()
-	baseline := `pollhook_polls_total{job="items",result="baseline"} 1`
-	if !waitUntil(20*time.Second, src.polled, func() bool { return strings.Contains(scrape(in), "\n"+baseline+"\n") }) {
-		t.Fatalf("no baseline in 20s: /metrics lacks %q", baseline)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i, r := range rcvs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.flap(ctx, rand.New(rand.NewPCG(seed, uint64(10+i))))
-		}()
-	}
-	stopFlapping := sync.OnceFunc(func() { cancel(); wg.Wait() })
-	defer stopFlapping()
-	src.start()
-
-	// The killer: random pauses between kills; one kill in four is
-	// followed by another during start-up (store recovery, first poll).
-	rng := rand.New(rand.NewPCG(seed, 3))
-	kills, startupKills := 0, 0
-	deadline := time.Now().Add(time.Duration(mode.changes/mode.perStep)*3*time.Second + time.Minute)
-	for kills < mode.minKills || !src.done() {
-		if time.Now().After(deadline) {
-			step, changes, requests := src.progress()
-			t.Fatalf("after %d kills the source made %d of %d changes in %d steps (%d requests) by the deadline", kills, changes, mode.changes, step, requests)
-		}
-		crashWait(t, p, time.Duration(50+rng.IntN(4950))*time.Millisecond)
-		_ = p.stop(t, syscall.SIGKILL)
-		kills++
-		if rng.IntN(4) == 0 {
-			p = in.spawn()
-			crashWait(t, p, time.Duration(rng.IntN(400))*time.Millisecond)
-			_ = p.stop(t, syscall.SIGKILL)
-			kills++
-			startupKills++
-		}
-		p = in.start()
-	}
-	stopFlapping()
-	steps, changes, _ := src.progress()
+	c := startCrash(t, seed, mode.changes, mode.perStep)
+	kills, startupKills := c.killUntilDone(t, mode.minKills, 4950*time.Millisecond, time.Minute)
+	c.stopFlapping()
+	steps, changes, _ := c.src.progress()
 	streamed := time.Since(began)
 
 	// Every receiver is up for good: wait until each has what the source has.
-	final := src.data()
-	for _, r := range rcvs {
-		converged := waitUntil(90*time.Second, r.notify, func() bool {
-			return maps.Equal(r.replay(initial, src, crashJob, false).data, final)
-		})
+	final := c.src.data()
+	for _, r := range c.rcvs {
+		converged := c.converged(r, final)
 		t.Logf("receiver %s: converged=%v %s after the stream", r.name, converged, time.Since(began)-streamed)
 		if !converged {
-			res := r.replay(initial, src, crashJob, true)
+			res := r.replay(c.initial, c.src, crashJob, true)
 			t.Errorf("receiver %s: the replayed data is not the source's 90s after the last kill:%s%s",
 				r.name, dataDiff(res.data, final), listProblems(res.problems))
 		}
@@ -146,26 +84,23 @@ func TestCrashSafety(t *testing.T) {
 	// below, as a broken chain or an undelivered lane); then a clean stop
 	// drains and closes the store.
 	select {
-	case <-src.polled: // an earlier poll
+	case <-c.src.polled: // an earlier poll
 	default:
 	}
 	for range 2 {
 		select {
-		case <-src.polled:
+		case <-c.src.polled:
 		case <-time.After(20 * time.Second):
 			t.Fatal("the source was not polled for 20s")
 		}
 	}
 	drained := time.Since(began)
-	if err := p.stop(t, syscall.SIGTERM); err != nil {
-		t.Errorf("pollhook exited with %v after SIGTERM, want status 0", err)
-	}
-	head := checkCrashStore(t, dataDir, len(rcvs))
+	head := c.stop(t)
 
 	var ids []map[string]string
-	for _, r := range rcvs {
+	for _, r := range c.rcvs {
 		t.Run(r.name, func(t *testing.T) {
-			res := r.replay(initial, src, crashJob, true)
+			res := r.replay(c.initial, c.src, crashJob, true)
 			ids = append(ids, res.eventIDs)
 			if len(res.problems) > 0 {
 				t.Errorf("%d problems in the received webhooks:%s\nthe requests that carried those events:%s",
@@ -228,11 +163,108 @@ jobs:
     guard: {max_deleted_ratio: 0}
     destinations: [single, batched]
 `, dataDir, rcvs[0], rcvs[1], crashJob, src)
-	path := filepath.Join(dir, "pollhook.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	return writeInstance(t, dir, cfg), dataDir
+}
+
+// crashRig is the crash scenario running: the scripted source, the two
+// receivers (one event per request, and batches) flapping, and pollhook
+// polling the one into the others.
+type crashRig struct {
+	seed    uint64
+	src     *crashSource
+	rcvs    []*crashReceiver
+	in      *instance
+	dataDir string
+	initial map[string]string // the source's data before the script
+	p       *proc             // the pollhook process running
+	// stopFlapping leaves the receivers up for good (at the end of the
+	// test at the latest).
+	stopFlapping func()
+}
+
+// startCrash starts the crash scenario: the source of a script of changes
+// item changes, about perStep a poll, and the receivers, seeded from seed;
+// pollhook on them; once its baseline is committed, the receivers flapping
+// and the script running.
+func startCrash(t *testing.T, seed uint64, changes, perStep int) *crashRig {
+	t.Helper()
+	c := &crashRig{seed: seed, src: newCrashSource(seed, changes, perStep)}
+	srcURL := serve(t, c.src)
+	// Slow answers limit a lane's throughput: few for the receiver of one
+	// event per request, many for the one that gets a batch a second.
+	c.rcvs = []*crashReceiver{newCrashReceiver("single", false, 5, seed), newCrashReceiver("batched", true, 30, seed+1)}
+	urls := make([]string, len(c.rcvs))
+	for i, r := range c.rcvs {
+		urls[i] = serve(t, r)
 	}
-	return &instance{t: t, config: path}, dataDir
+	c.in, c.dataDir = newCrashInstance(t, srcURL, urls)
+	c.initial = c.src.data()
+
+	c.p = c.in.start()
+	baseline := `pollhook_polls_total{job="items",result="baseline"} 1`
+	if !waitUntil(20*time.Second, c.src.polled, func() bool { return strings.Contains(scrape(c.in), "\n"+baseline+"\n") }) {
+		t.Fatalf("no baseline in 20s: /metrics lacks %q", baseline)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i, r := range c.rcvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.flap(ctx, rand.New(rand.NewPCG(seed, uint64(10+i))))
+		}()
+	}
+	c.stopFlapping = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(c.stopFlapping)
+	c.src.start()
+	return c
+}
+
+// killUntilDone is the killer: it SIGKILLs pollhook after random pauses of
+// 50ms plus up to spread, one kill in four followed by another during
+// start-up (store recovery, first poll), and restarts it, until it has
+// killed it minKills times and the script is done. The script gets 3s a
+// step plus slack. It returns the kills, and those during start-up.
+func (c *crashRig) killUntilDone(t *testing.T, minKills int, spread, slack time.Duration) (kills, startupKills int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(c.seed, 3))
+	deadline := time.Now().Add(time.Duration(c.src.target/c.src.perStep)*3*time.Second + slack)
+	for kills < minKills || !c.src.done() {
+		if time.Now().After(deadline) {
+			step, changes, requests := c.src.progress()
+			t.Fatalf("after %d kills the source made %d of %d changes in %d steps (%d requests) by the deadline", kills, changes, c.src.target, step, requests)
+		}
+		crashWait(t, c.p, time.Duration(50+rng.IntN(int(spread/time.Millisecond)))*time.Millisecond)
+		_ = c.p.stop(t, syscall.SIGKILL)
+		kills++
+		if rng.IntN(4) == 0 {
+			c.p = c.in.spawn()
+			crashWait(t, c.p, time.Duration(rng.IntN(400))*time.Millisecond)
+			_ = c.p.stop(t, syscall.SIGKILL)
+			kills++
+			startupKills++
+		}
+		c.p = c.in.start()
+	}
+	return kills, startupKills
+}
+
+// converged reports whether, within 90s, the webhooks r accepted turn the
+// initial data into final.
+func (c *crashRig) converged(r *crashReceiver, final map[string]string) bool {
+	return waitUntil(90*time.Second, r.notify, func() bool {
+		return maps.Equal(r.replay(c.initial, c.src, crashJob, false).data, final)
+	})
+}
+
+// stop stops pollhook with SIGTERM, which must exit 0, then checks its
+// store and returns the job's head (see checkCrashStore).
+func (c *crashRig) stop(t *testing.T) store.Head {
+	t.Helper()
+	if err := c.p.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("pollhook exited with %v after SIGTERM, want status 0", err)
+	}
+	return checkCrashStore(t, c.dataDir, len(c.rcvs))
 }
 
 // checkCrashStore opens the stopped pollhook's store and checks that

@@ -11,12 +11,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,48 @@ func TestMain(m *testing.M) {
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+// skipShort skips a test of the binary in -short mode.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test builds and runs the binary")
+	}
+}
+
+// longIf returns long when the environment variable env is set, short
+// otherwise: the mode a test runs in.
+func longIf[M any](env string, short, long M) M {
+	if os.Getenv(env) != "" {
+		return long
+	}
+	return short
+}
+
+// serve serves h on a 127.0.0.1 port until the test ends, and returns its
+// URL. Its cleanup comes after those of the processes started later, so
+// that no request of theirs is left hanging on it.
+func serve(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // source is the fake legacy API: a list of orders the test edits.
 type source struct {
 	mu       sync.Mutex
@@ -60,18 +103,19 @@ type source struct {
 func newSource() *source {
 	s := &source{orders: map[int]map[string]any{}, polled: make(chan struct{}, 1000)}
 	for _, id := range []int{1001, 1002, 1003} {
-		s.orders[id] = map[string]any{"id": id, "status": "open", "customer": map[string]any{"name": fmt.Sprintf("c%d", id), "tier": "standard"}}
+		s.orders[id] = openOrder(id)
 	}
 	return s
 }
 
+// openOrder is a new order as the source holds it: open, standard tier.
+func openOrder(id int) map[string]any {
+	return map[string]any{"id": id, "status": "open", "customer": map[string]any{"name": fmt.Sprintf("c%d", id), "tier": "standard"}}
+}
+
 func (s *source) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	ids := make([]int, 0, len(s.orders))
-	for id := range s.orders {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
+	ids := slices.Sorted(maps.Keys(s.orders))
 	list := make([]map[string]any, 0, len(ids))
 	for _, id := range ids {
 		o := map[string]any{"updated_at": time.Now().Format(time.RFC3339Nano)} // ignored by the job
@@ -232,15 +276,24 @@ func describe(ds []delivery) string {
 	return b.String()
 }
 
-// verify checks a Standard Webhooks signature independently of pollhook's code.
+// verify checks a Standard Webhooks signature independently of pollhook's
+// code, and that its timestamp is the time of the attempt.
 func verify(t *testing.T, d delivery) {
 	t.Helper()
-	if want := sign(d); d.signature != want {
-		t.Errorf("event %s: webhook-signature %q, want %q", d.id, d.signature, want)
-	}
+	verifySignature(t, d)
 	ts, err := strconv.ParseInt(d.timestamp, 10, 64)
 	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Minute {
 		t.Errorf("event %s: webhook-timestamp %q is not the time of the attempt", d.id, d.timestamp)
+	}
+}
+
+// verifySignature checks a webhook's signature and id. Unlike verify it
+// does not hold the timestamp to the time of the check, which may come
+// minutes after the delivery.
+func verifySignature(t *testing.T, d delivery) {
+	t.Helper()
+	if want := sign(d); d.signature != want {
+		t.Errorf("event %s: webhook-signature %q, want %q", d.id, d.signature, want)
 	}
 	if !strings.HasPrefix(d.id, "evt_") {
 		t.Errorf("webhook-id %q does not start with evt_", d.id)
@@ -272,18 +325,44 @@ type instance struct {
 	admin  string // address of the running process's listener, from its log
 }
 
+// newInstance configures an instance polling the orders of src into rcv
+// (see ordersConfig).
 func newInstance(t *testing.T, src, rcv string) *instance {
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`server:
+	return writeInstance(t, dir, ordersConfig{dir: dir, src: src, rcv: rcv}.String())
+}
+
+// writeInstance writes cfg (which names the store and everything else) as
+// dir/pollhook.yaml, the configuration of an instance.
+func writeInstance(t *testing.T, dir, cfg string) *instance {
+	t.Helper()
+	path := filepath.Join(dir, "pollhook.yaml")
+	writeFile(t, path, cfg)
+	return &instance{t: t, config: path}
+}
+
+// ordersConfig is the configuration of the e2e instances: the admin
+// listener on a free 127.0.0.1 port, the store in dir/data, the receiver
+// rcv (quick retries that do not give up within a test) and the orders job
+// polling src every second. The other fields are whole YAML lines, or "":
+// server adds settings under server:, sections adds top-level sections
+// before jobs:, and jobs adds jobs after orders.
+type ordersConfig struct {
+	dir, src, rcv          string
+	server, sections, jobs string
+}
+
+func (c ordersConfig) String() string {
+	return fmt.Sprintf(`server:
   listen: "127.0.0.1:0"
-store:
+%sstore:
   path: %s
 destinations:
   receiver:
     url: %s/hook
     secret: ${E2E_SECRET}
     retry: {initial_interval: 100ms, max_interval: 400ms, max_attempts: 1000, max_age: 1h}
-jobs:
+%sjobs:
   - name: orders
     schedule: "@every 1s"
     request:
@@ -293,12 +372,7 @@ jobs:
     key: id
     ignore: [updated_at]
     destinations: [receiver]
-`, filepath.Join(dir, "data"), rcv, src)
-	path := filepath.Join(dir, "pollhook.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &instance{t: t, config: path}
+%s`, c.server, filepath.Join(c.dir, "data"), c.rcv, c.sections, c.src, c.jobs)
 }
 
 func (in *instance) start() *proc {
@@ -314,6 +388,20 @@ func (in *instance) spawn() *proc {
 	t.Helper()
 	cmd := exec.Command(binary, "run", "--config", in.config, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "E2E_SECRET="+secret)
+	return startProc(t, cmd, func(p *proc) {
+		if t.Failed() {
+			t.Logf("pollhook stderr:\n%s", p.stderr.String())
+		}
+		if strings.Contains(p.stderr.String(), "s3cr3t-query") || strings.Contains(p.stderr.String(), "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") {
+			t.Errorf("a secret reached the logs:\n%s", p.stderr.String())
+		}
+	})
+}
+
+// startProc starts cmd, collecting its stderr. When the test ends the
+// process is killed if it still runs, then atEnd (when not nil) is called.
+func startProc(t *testing.T, cmd *exec.Cmd, atEnd func(p *proc)) *proc {
+	t.Helper()
 	p := &proc{cmd: cmd, stderr: &syncWriter{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
@@ -325,11 +413,8 @@ func (in *instance) spawn() *proc {
 			_ = cmd.Process.Kill()
 			<-p.done
 		}
-		if t.Failed() {
-			t.Logf("pollhook stderr:\n%s", p.stderr.String())
-		}
-		if strings.Contains(p.stderr.String(), "s3cr3t-query") || strings.Contains(p.stderr.String(), "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") {
-			t.Errorf("a secret reached the logs:\n%s", p.stderr.String())
+		if atEnd != nil {
+			atEnd(p)
 		}
 	})
 	return p
@@ -366,16 +451,34 @@ func (in *instance) waitReady(p *proc) {
 // listenAddr finds the admin listener's address in pollhook's JSON log
 // ("" until the start-up line is there), since the test lets it pick a port.
 func listenAddr(log string) string {
-	for _, line := range strings.Split(log, "\n") {
-		var rec struct {
-			Msg    string `json:"msg"`
-			Listen string `json:"listen"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "pollhook started" {
-			return rec.Listen
+	for _, l := range logLines(log) {
+		if l.str("msg") == "pollhook started" {
+			return l.str("listen")
 		}
 	}
 	return ""
+}
+
+// logLine is one line of pollhook's JSON log.
+type logLine map[string]any
+
+func (l logLine) str(key string) string {
+	if v, ok := l[key]; ok {
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+// logLines reads the JSON lines of pollhook's log, passing over any other.
+func logLines(log string) []logLine {
+	var lines []logLine
+	for _, line := range strings.Split(log, "\n") {
+		var l logLine
+		if json.Unmarshal([]byte(line), &l) == nil {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 // stop sends sig and waits for the process to exit.
@@ -395,6 +498,33 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) error {
 		t.Fatalf("pollhook did not exit within 15s of %s", sig)
 	}
 	return nil
+}
+
+func sendSignal(t *testing.T, p *proc, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fetch requests url (without a body, nor credentials) and returns the
+// answer's status and body; it fails the test when there is no answer.
+func fetch(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 // syncWriter collects a process's stderr while the test reads it.
@@ -419,17 +549,48 @@ func order(id int, status, tier string) string {
 	return fmt.Sprintf(`{"customer":{"name":"c%d","tier":%q},"id":%d,"status":%q}`, id, tier, id, status)
 }
 
+// orderCreated is the event of job for the creation of order id, open and
+// of the standard tier.
+func orderCreated(job string, id int) event {
+	return event{"item.created", `{"job":"` + job + `","key":"` + strconv.Itoa(id) + `","after":` + order(id, "open", "standard") + `}`}
+}
+
+// orderDeleted is the event of the orders job for the deletion of order id.
+func orderDeleted(id int, status, tier string) event {
+	return event{"item.deleted", `{"job":"orders","key":"` + strconv.Itoa(id) + `","before":` + order(id, status, tier) + `}`}
+}
+
+// statusChanged is the event of the orders job for the status of order id
+// (standard tier) going from from to to.
+func statusChanged(id int, from, to string) event {
+	return event{"item.updated", `{"job":"orders","key":"` + strconv.Itoa(id) + `","before":` + order(id, from, "standard") + `,"after":` + order(id, to, "standard") +
+		`,"patch":[{"op":"replace","path":"/status","value":"` + to + `"}],"merge_patch":{"status":"` + to + `"}}`}
+}
+
+// turnedGold is the event of the orders job for order id, of status,
+// moving from the standard tier to gold: a nested field.
+func turnedGold(id int, status string) event {
+	return event{"item.updated", `{"job":"orders","key":"` + strconv.Itoa(id) + `","before":` + order(id, status, "standard") + `,"after":` + order(id, status, "gold") +
+		`,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}],"merge_patch":{"customer":{"tier":"gold"}}}`}
+}
+
+// firstChanges makes the first changes of the tests of the orders job in
+// one edit of src: an update of a nested field (1002 turns gold), a
+// creation (1004) and a deletion (1001). It returns the events they cause.
+func firstChanges(src *source) []event {
+	src.edit(func(o map[int]map[string]any) {
+		o[1002]["customer"] = map[string]any{"name": "c1002", "tier": "gold"}
+		o[1004] = openOrder(1004)
+		delete(o, 1001)
+	})
+	return []event{turnedGold(1002, "open"), orderCreated("orders", 1004), orderDeleted(1001, "open", "standard")}
+}
+
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary")
-	}
+	skipShort(t)
 	src := newSource()
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
 	rcv := newReceiver()
-	rcvSrv := httptest.NewServer(rcv)
-	defer rcvSrv.Close()
-	in := newInstance(t, srcSrv.URL, rcvSrv.URL)
+	in := newInstance(t, serve(t, src), serve(t, rcv))
 
 	p := in.start()
 	src.waitPolls(t, 2) // baseline committed
@@ -438,17 +599,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// 1. update (nested), create and delete in one poll.
-	src.edit(func(o map[int]map[string]any) {
-		o[1002]["customer"] = map[string]any{"name": "c1002", "tier": "gold"}
-		o[1004] = map[string]any{"id": 1004, "status": "open", "customer": map[string]any{"name": "c1004", "tier": "standard"}}
-		delete(o, 1001)
-	})
+	want := firstChanges(src)
 	got := rcv.waitDelivered(t, 3)
-	want := []event{
-		{"item.updated", `{"job":"orders","key":"1002","before":` + order(1002, "open", "standard") + `,"after":` + order(1002, "open", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}],"merge_patch":{"customer":{"tier":"gold"}}}`},
-		{"item.created", `{"job":"orders","key":"1004","after":` + order(1004, "open", "standard") + `}`},
-		{"item.deleted", `{"job":"orders","key":"1001","before":` + order(1001, "open", "standard") + `}`},
-	}
 	checkEvents(t, got, want)
 	checkMetrics(t, in, []string{
 		`pollhook_changes_total{job="orders",type="item.created"} 1`,
@@ -465,7 +617,7 @@ func TestEndToEnd(t *testing.T) {
 	src.edit(func(o map[int]map[string]any) { o[1003]["status"] = "shipped" })
 	p = in.start()
 	got = rcv.waitDelivered(t, 4)
-	want = append(want, event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "open", "standard") + `,"after":` + order(1003, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}],"merge_patch":{"status":"shipped"}}`})
+	want = append(want, statusChanged(1003, "open", "shipped"))
 	checkEvents(t, got, want)
 	src.waitPolls(t, 2)
 	if n := len(rcv.all()); n != 4 {
@@ -478,9 +630,7 @@ func TestEndToEnd(t *testing.T) {
 		src.edit(func(o map[int]map[string]any) { o[1004]["status"] = status })
 		src.waitPolls(t, 2)
 	}
-	src.edit(func(o map[int]map[string]any) {
-		o[1005] = map[string]any{"id": 1005, "status": "open", "customer": map[string]any{"name": "c1005", "tier": "standard"}}
-	})
+	src.edit(func(o map[int]map[string]any) { o[1005] = openOrder(1005) })
 	src.waitPolls(t, 2)
 	failed := 0
 	for _, d := range rcv.all() {
@@ -493,11 +643,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	rcv.set(http.StatusOK)
 	got = rcv.waitDelivered(t, 7)
-	want = append(want,
-		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "open", "standard") + `,"after":` + order(1004, "paid", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"paid"}],"merge_patch":{"status":"paid"}}`},
-		event{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "paid", "standard") + `,"after":` + order(1004, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}],"merge_patch":{"status":"shipped"}}`},
-		event{"item.created", `{"job":"orders","key":"1005","after":` + order(1005, "open", "standard") + `}`},
-	)
+	want = append(want, statusChanged(1004, "open", "paid"), statusChanged(1004, "paid", "shipped"), orderCreated("orders", 1005))
 	checkEvents(t, got, want)
 	// Every retry of one event carried the same id: no id was answered 503
 	// that is not among the delivered ones.
@@ -536,10 +682,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	p = in.start()
 	got = rcv.waitDelivered(t, 9)
-	want = append(want,
-		event{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "shipped", "standard") + `,"after":` + order(1003, "shipped", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}],"merge_patch":{"customer":{"tier":"gold"}}}`},
-		event{"item.deleted", `{"job":"orders","key":"1002","before":` + order(1002, "open", "gold") + `}`},
-	)
+	want = append(want, turnedGold(1003, "shipped"), orderDeleted(1002, "open", "gold"))
 	checkEvents(t, got, want)
 	// The request cut off by SIGKILL was sent again, with the same id.
 	all := rcv.all()
@@ -556,17 +699,21 @@ func TestEndToEnd(t *testing.T) {
 // of the exact sample lines.
 func checkMetrics(t *testing.T, in *instance, lines []string) {
 	t.Helper()
-	resp, err := http.Get("http://" + in.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	_, body := fetch(t, http.MethodGet, "http://"+in.admin+"/metrics")
+	for _, l := range missingSamples(body, lines) {
+		t.Errorf("/metrics lacks %q", l)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+}
+
+// missingSamples returns the sample lines that the /metrics body lacks.
+func missingSamples(body string, lines []string) []string {
+	var missing []string
 	for _, l := range lines {
-		if !strings.Contains(string(body), "\n"+l+"\n") {
-			t.Errorf("/metrics lacks %q", l)
+		if !strings.Contains(body, "\n"+l+"\n") {
+			missing = append(missing, l)
 		}
 	}
+	return missing
 }
 
 // checkEvents compares delivered events with want, in order, and verifies

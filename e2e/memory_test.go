@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,15 +29,13 @@ const (
 // @every 30s and logs its resident memory (VmRSS, and the peak VmHWM) about
 // 20 s after it started. docs/BENCHMARKS.md ("Memory (RSS)") records the figure.
 func TestIdleMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary")
-	}
+	skipShort(t)
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("needs /proc/PID/status (Linux) to read the resident memory")
 	}
 	var polls atomic.Int64
 	polled := make(chan struct{}, idleJobs*4)
-	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	src := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// 100 items of a few fields per job: a small legacy API's page.
 		var b strings.Builder
 		b.WriteString(`{"data":{"orders":[`)
@@ -57,23 +54,17 @@ func TestIdleMemory(t *testing.T) {
 		default: // the test only needs to be woken
 		}
 	}))
-	defer src.Close()
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
-	defer rcv.Close()
+	rcv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 
 	dir := t.TempDir()
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "server:\n  listen: \"127.0.0.1:0\"\nstore:\n  path: %s\ndestinations:\n  hook:\n    url: %s/hook\njobs:\n",
-		filepath.Join(dir, "data"), rcv.URL)
+		filepath.Join(dir, "data"), rcv)
 	for i := range idleJobs {
 		fmt.Fprintf(&cfg, "  - name: job%d\n    schedule: \"@every 30s\"\n    request: {url: \"%s/job%d\"}\n    items: data.orders\n    key: id\n    destinations: [hook]\n",
-			i, src.URL, i)
+			i, src, i)
 	}
-	path := filepath.Join(dir, "pollhook.yaml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := &instance{t: t, config: path}
+	in := writeInstance(t, dir, cfg.String())
 	started := time.Now()
 	p := in.start()
 

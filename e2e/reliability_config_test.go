@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,11 +69,9 @@ func relBadConfigs(t *testing.T, table *relTable) {
 		t.Fatalf("%d files match testdata/config/invalid-*.yaml, want at least 30", len(files))
 	}
 	dir := t.TempDir()
-	for _, name := range sortedKeys(relMalformed) {
+	for _, name := range slices.Sorted(maps.Keys(relMalformed)) {
 		path := filepath.Join(dir, "malformed-"+name+".yaml")
-		if err := os.WriteFile(path, []byte(relMalformed[name]), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, path, relMalformed[name])
 		files = append(files, path)
 	}
 	row := relRow{scenario: "bad config: validate and run", note: fmt.Sprintf("%d files (%d of the pinned corpus, %d damaged); "+

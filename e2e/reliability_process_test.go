@@ -1,17 +1,14 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,73 +20,19 @@ import (
 // receivers' accepted webhooks, deduplicated by webhook-id and replayed
 // in order, must give exactly the source's final data.
 func relKills(t *testing.T, mode relMode, table *relTable) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	src := newCrashSource(seed, mode.killChanges, 18)
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
-	rcvs := []*crashReceiver{newCrashReceiver("single", false, 5, seed), newCrashReceiver("batched", true, 30, seed+1)}
-	urls := make([]string, len(rcvs))
-	for i, r := range rcvs {
-		srv := httptest.NewServer(r)
-		defer srv.Close()
-		urls[i] = srv.URL
-	}
-	in, dataDir := newCrashInstance(t, srcSrv.URL, urls)
-	initial := src.data()
-	p := in.start()
-	baseline := `pollhook_polls_total{job="items",result="baseline"} 1`
-	if !waitUntil(20*time.Second, src.polled, func() bool { return strings.Contains(scrape(in), "\n"+baseline+"\n") }) {
-		t.Fatalf("no baseline in 20s: /metrics lacks %q", baseline)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i, r := range rcvs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.flap(ctx, rand.New(rand.NewPCG(seed, uint64(10+i))))
-		}()
-	}
-	stopFlapping := sync.OnceFunc(func() { cancel(); wg.Wait() })
-	defer stopFlapping()
-	src.start()
-
-	rng := rand.New(rand.NewPCG(seed, 3))
-	kills := 0
-	deadline := time.Now().Add(time.Duration(mode.killChanges/18)*3*time.Second + 2*time.Minute)
-	for kills < mode.kills || !src.done() {
-		if time.Now().After(deadline) {
-			step, changes, requests := src.progress()
-			t.Fatalf("after %d kills the source made %d of %d changes in %d steps (%d requests) by the deadline", kills, changes, mode.killChanges, step, requests)
-		}
-		crashWait(t, p, time.Duration(50+rng.IntN(2950))*time.Millisecond)
-		_ = p.stop(t, syscall.SIGKILL)
-		kills++
-		if rng.IntN(4) == 0 {
-			p = in.spawn()
-			crashWait(t, p, time.Duration(rng.IntN(400))*time.Millisecond)
-			_ = p.stop(t, syscall.SIGKILL)
-			kills++
-		}
-		p = in.start()
-	}
-	stopFlapping()
-	_, changes, _ := src.progress()
-	final := src.data()
-	for _, r := range rcvs {
-		if !waitUntil(90*time.Second, r.notify, func() bool {
-			return maps.Equal(r.replay(initial, src, crashJob, false).data, final)
-		}) {
+	c := startCrash(t, relSeed(t), mode.killChanges, 18)
+	kills, _ := c.killUntilDone(t, mode.kills, 2950*time.Millisecond, 2*time.Minute)
+	c.stopFlapping()
+	_, changes, _ := c.src.progress()
+	final := c.src.data()
+	for _, r := range c.rcvs {
+		if !c.converged(r, final) {
 			t.Errorf("receiver %s: the replayed data is not the source's 90s after the last kill", r.name)
 		}
 	}
-	if err := p.stop(t, syscall.SIGTERM); err != nil {
-		t.Errorf("pollhook exited with %v after SIGTERM, want status 0", err)
-	}
-	head := checkCrashStore(t, dataDir, len(rcvs))
-	for _, r := range rcvs {
-		res := r.replay(initial, src, crashJob, true)
+	head := c.stop(t)
+	for _, r := range c.rcvs {
+		res := r.replay(c.initial, c.src, crashJob, true)
 		lost := 0
 		for k, v := range final {
 			if res.data[k] != v {
@@ -112,6 +55,17 @@ func relKills(t *testing.T, mode relMode, table *relTable) {
 			duplicated: res.duplicates, falseEvts: len(res.problems),
 			note: fmt.Sprintf("%d events in %d requests; false = broken chains, invented values, ids reused", res.events, res.requests)})
 	}
+}
+
+// relRestart starts pollhook again and requires its first poll to find
+// the data as it was; when says when that is, for the message.
+func relRestart(t *testing.T, in *instance, when string) *proc {
+	t.Helper()
+	p := in.start()
+	if js := relWaitPolled(t, in, "items"); js.LastResult != "unchanged" && js.LastResult != "no_change" {
+		t.Errorf("first poll %s: %s (%s), want unchanged", when, js.LastResult, js.LastError)
+	}
+	return p
 }
 
 // relSkipRow adds a row saying the scenario was skipped, when it was.
@@ -176,7 +130,7 @@ jobs:
 // before to after: one event per key that differs.
 func relNetChanges(before, after map[string]string) []relChange {
 	var out []relChange
-	for _, k := range sortedKeys(after) {
+	for _, k := range slices.Sorted(maps.Keys(after)) {
 		switch b, ok := before[k]; {
 		case !ok:
 			out = append(out, relChange{"item.created", k, "", after[k]})
@@ -184,7 +138,7 @@ func relNetChanges(before, after map[string]string) []relChange {
 			out = append(out, relChange{"item.updated", k, b, after[k]})
 		}
 	}
-	for _, k := range sortedKeys(before) {
+	for _, k := range slices.Sorted(maps.Keys(before)) {
 		if _, ok := after[k]; !ok {
 			out = append(out, relChange{"item.deleted", k, before[k], ""})
 		}
@@ -229,15 +183,9 @@ func relDiskFull(t *testing.T, mode relMode, table *relTable) {
 	defer relSkipRow(t, table, "process: store's file system full (tmpfs)")
 	mnt := relMount(t, "size=64m")
 	storePath := filepath.Join(mnt, "data")
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	src := newFaultSource(seed, 20)
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
+	src := newFaultSource(relSeed(t), 20)
 	rcv := newReceiver()
-	rcvSrv := httptest.NewServer(rcv)
-	defer rcvSrv.Close()
-	in := relInstance(t, t.TempDir(), relItemsConfig(storePath, rcvSrv.URL, srcSrv.URL))
+	in := writeInstance(t, t.TempDir(), relItemsConfig(storePath, serve(t, rcv), serve(t, src)))
 	p := in.start()
 	if js := relWaitPolled(t, in, "items"); js.LastResult != "baseline" {
 		t.Fatalf("first poll: %+v, want a baseline", js)
@@ -330,20 +278,13 @@ func relDiskFull(t *testing.T, mode relMode, table *relTable) {
 	if len(lost) > 0 || len(falseEvts) > 0 {
 		t.Errorf("the receiver's events differ from the changes:\nlost:%s\nfalse:%s", listChanges(lost), listChanges(falseEvts))
 	}
-	if snap := relSnapshot(t, in, "items"); !maps.Equal(snap, src.data()) {
-		t.Errorf("the snapshot is not the source's data:%s", dataDiff(snap, src.data()))
-	}
+	relCheckSnapshot(t, in, src, "")
 	// A clean restart finds everything in place.
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("pollhook exited with %v after SIGTERM, want status 0", err)
 	}
-	p = in.start()
-	if js := relWaitPolled(t, in, "items"); js.LastResult != "unchanged" && js.LastResult != "no_change" {
-		t.Errorf("first poll after the restart: %s (%s), want unchanged", js.LastResult, js.LastError)
-	}
-	if snap := relSnapshot(t, in, "items"); !maps.Equal(snap, src.data()) {
-		t.Errorf("after the restart the snapshot is not the source's data:%s", dataDiff(snap, src.data()))
-	}
+	p = relRestart(t, in, "after the restart")
+	relCheckSnapshot(t, in, src, "after the restart ")
 	_ = p.stop(t, syscall.SIGTERM)
 	row.lost, row.falseEvts = len(lost), len(falseEvts)
 	row.duplicated = len(rcv.all()) - len(rcv.delivered())
@@ -403,30 +344,6 @@ func relTryPoll(t *testing.T, in *instance, p *proc, job string) (relJob, bool) 
 	return js, !relExited(p)
 }
 
-// relWaitReceived waits until the receiver accepted n distinct events and
-// returns their changes, checking each signature.
-func relWaitReceived(t *testing.T, rcv *receiver, n int) []relChange {
-	t.Helper()
-	deadline := time.After(60 * time.Second)
-	for len(rcv.delivered()) < n {
-		select {
-		case <-rcv.notify:
-		case <-deadline:
-			t.Fatalf("the receiver got %d of %d events in 60s", len(rcv.delivered()), n)
-		}
-	}
-	var got []relChange
-	for _, d := range rcv.delivered() {
-		relVerify(t, d)
-		c, err := relDecode(d.body)
-		if err != nil {
-			t.Fatalf("webhook %s: %v in %s", d.id, err, d.body)
-		}
-		got = append(got, c)
-	}
-	return got
-}
-
 // relReadOnly starts pollhook on a store directory that cannot be
 // written (a read-only tmpfs: chmod does not stop root), fresh and
 // holding a store: each must exit non-zero at start-up with a message that
@@ -436,16 +353,14 @@ func relReadOnly(t *testing.T, table *relTable) {
 	defer relSkipRow(t, table, "process: read-only store directory")
 	mnt := relMount(t, "size=32m")
 	src := newFaultSource(1, 20)
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
+	srcURL := serve(t, src)
 	rcv := newReceiver()
-	rcvSrv := httptest.NewServer(rcv)
-	defer rcvSrv.Close()
+	rcvURL := serve(t, rcv)
 	row := relRow{scenario: "process: read-only store directory"}
 
 	// An existing store, with a change committed.
 	storePath := filepath.Join(mnt, "data")
-	in := relInstance(t, t.TempDir(), relItemsConfig(storePath, rcvSrv.URL, srcSrv.URL))
+	in := writeInstance(t, t.TempDir(), relItemsConfig(storePath, rcvURL, srcURL))
 	p := in.start()
 	relWaitPolled(t, in, "items")
 	made := []relChange{src.change()}
@@ -458,7 +373,7 @@ func relReadOnly(t *testing.T, table *relTable) {
 	}
 	relRemount(t, mnt, "ro")
 	// A fresh store on the same read-only file system.
-	fresh := relInstance(t, t.TempDir(), relItemsConfig(filepath.Join(mnt, "fresh"), rcvSrv.URL, srcSrv.URL))
+	fresh := writeInstance(t, t.TempDir(), relItemsConfig(filepath.Join(mnt, "fresh"), rcvURL, srcURL))
 	for _, c := range []struct {
 		name string
 		in   *instance
@@ -489,13 +404,8 @@ func relReadOnly(t *testing.T, table *relTable) {
 		t.Logf("%s: exit %v: %s", c.name, err, lastLines(log, 1))
 	}
 	relRemount(t, mnt, "rw")
-	p = in.start()
-	if js := relWaitPolled(t, in, "items"); js.LastResult != "unchanged" && js.LastResult != "no_change" {
-		t.Errorf("first poll once writable again: %s (%s), want unchanged", js.LastResult, js.LastError)
-	}
-	if snap := relSnapshot(t, in, "items"); !maps.Equal(snap, src.data()) {
-		t.Errorf("the snapshot is not the source's data:%s", dataDiff(snap, src.data()))
-	}
+	p = relRestart(t, in, "once writable again")
+	relCheckSnapshot(t, in, src, "")
 	_ = p.stop(t, syscall.SIGTERM)
 	got := relWaitReceived(t, rcv, 1)
 	lost, falseEvts := relCompare(made, got)

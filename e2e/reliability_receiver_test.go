@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -102,10 +101,7 @@ func (r *faultReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		rq.answered = http.StatusGone
 	case "hang":
 		// Past the destination's timeout: the sender gives up.
-		select {
-		case <-req.Context().Done():
-		case <-time.After(30 * time.Second):
-		}
+		relHang(req)
 	case "reset":
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			if tc, ok := conn.(*net.TCPConn); ok {
@@ -237,15 +233,11 @@ func relSettled(t *testing.T, in *instance, timeout time.Duration, wake <-chan s
 // to patient, and to strict delivered or dead-lettered with its reason;
 // no change may arrive under two webhook-ids, and none be invented.
 func relReceiverFaults(t *testing.T, mode relMode, table *relTable) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	src := newFaultSource(seed, 20)
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
+	src := newFaultSource(relSeed(t), 20)
 	rcv := newFaultReceiver()
 	srv := newRelServer(t, rcv)
 	dir := t.TempDir()
-	in := relInstance(t, dir, fmt.Sprintf(`server:
+	in := writeInstance(t, dir, fmt.Sprintf(`server:
   listen: "127.0.0.1:0"
   admin_token: %s
 store:
@@ -269,7 +261,7 @@ jobs:
     items: items
     key: id
     destinations: [patient, strict]
-`, relToken, dir, srv.addr, srv.addr, srcSrv.URL))
+`, relToken, dir, srv.addr, srv.addr, serve(t, src)))
 	p := in.start()
 	if js := relWaitPolled(t, in, "items"); js.LastResult != "baseline" {
 		t.Fatalf("first poll: %+v, want a baseline", js)

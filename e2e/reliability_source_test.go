@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -178,10 +177,7 @@ func (s *faultSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte("internal error\n"))
 	case "timeout (no answer)":
-		select {
-		case <-r.Context().Done():
-		case <-time.After(30 * time.Second):
-		}
+		relHang(r)
 	case "truncated JSON":
 		json()
 		_, _ = w.Write(body[:len(body)*2/3])
@@ -243,16 +239,10 @@ func (s *faultSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // event, that the real changes cause exactly their events, and that the
 // snapshot is the source's data at the end.
 func relSourceFaults(t *testing.T, mode relMode, table *relTable) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	src := newFaultSource(seed, 20)
-	srcSrv := httptest.NewServer(src)
-	defer srcSrv.Close()
+	src := newFaultSource(relSeed(t), 20)
 	rcv := newReceiver()
-	rcvSrv := httptest.NewServer(rcv)
-	defer rcvSrv.Close()
 	dir := t.TempDir()
-	in := relInstance(t, dir, fmt.Sprintf(`server:
+	in := writeInstance(t, dir, fmt.Sprintf(`server:
   listen: "127.0.0.1:0"
   admin_token: %s
 store:
@@ -272,7 +262,7 @@ jobs:
     items: items
     key: id
     destinations: [receiver]
-`, relToken, dir, rcvSrv.URL, srcSrv.URL, relSourceTimeout, relMaxBody>>10))
+`, relToken, dir, serve(t, rcv), serve(t, src), relSourceTimeout, relMaxBody>>10))
 	p := in.start()
 	if js := relWaitPolled(t, in, "items"); js.LastResult != "baseline" || js.LastSeq != 0 {
 		t.Fatalf("first poll: %+v, want a baseline without events", js)
@@ -328,23 +318,7 @@ jobs:
 	// Every event committed reaches the receiver; they must be the real
 	// changes, exactly.
 	seq := relJobStatus(t, in, "items").LastSeq
-	deadline := time.After(60 * time.Second)
-	for len(rcv.delivered()) < int(seq) {
-		select {
-		case <-rcv.notify:
-		case <-deadline:
-			t.Fatalf("the receiver got %d of %d events in 60s", len(rcv.delivered()), seq)
-		}
-	}
-	var got []relChange
-	for _, d := range rcv.delivered() {
-		relVerify(t, d)
-		c, err := relDecode(d.body)
-		if err != nil {
-			t.Fatalf("webhook %s: %v in %s", d.id, err, d.body)
-		}
-		got = append(got, c)
-	}
+	got := relWaitReceived(t, rcv, int(seq))
 	lost, falseEvts := relCompare(made, got)
 	if len(lost) > 0 || len(falseEvts) > 0 {
 		t.Errorf("the receiver's events differ from the changes made:\nlost:%s\nfalse:%s", listChanges(lost), listChanges(falseEvts))
@@ -356,10 +330,7 @@ jobs:
 		}
 	}
 	dups -= len(rcv.delivered())
-	snap, want := relSnapshot(t, in, "items"), src.data()
-	if !maps.Equal(snap, want) {
-		t.Errorf("the snapshot is not the source's data:%s", dataDiff(snap, want))
-	}
+	relCheckSnapshot(t, in, src, "")
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("pollhook exited with %v after SIGTERM, want status 0", err)
 	}

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,13 +93,8 @@ func (tb *relTable) String() string {
 // POLLHOOK_RELIABILITY_LONG=1 runs the long mode; scripts/reliability
 // runs either.
 func TestReliability(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary")
-	}
-	mode := relShort
-	if os.Getenv("POLLHOOK_RELIABILITY_LONG") != "" {
-		mode = relLong
-	}
+	skipShort(t)
+	mode := longIf("POLLHOOK_RELIABILITY_LONG", relShort, relLong)
 	began := time.Now()
 	table := &relTable{}
 	defer func() {
@@ -119,15 +112,20 @@ func TestReliability(t *testing.T) {
 // relToken is the admin API token of the suite's instances.
 const relToken = "rel-admin-token-5f0c1d"
 
-// relInstance writes cfg (which names the store and everything else) as
-// the configuration of an instance.
-func relInstance(t *testing.T, dir, cfg string) *instance {
+// relSeed returns a seed for a scenario, from the clock, and logs it.
+func relSeed(t *testing.T) uint64 {
 	t.Helper()
-	path := filepath.Join(dir, "pollhook.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	return seed
+}
+
+// relHang holds a request unanswered until its client gives up, or 30s.
+func relHang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(30 * time.Second):
 	}
-	return &instance{t: t, config: path}
 }
 
 var relClient = &http.Client{Timeout: 30 * time.Second}
@@ -251,17 +249,28 @@ func relEventually(timeout time.Duration, cond func() bool) bool {
 	return true
 }
 
-// relVerify checks a webhook's signature and id. Unlike verify it does not
-// hold the timestamp to the time of the check, which may come minutes
-// after the delivery.
-func relVerify(t *testing.T, d delivery) {
+// relWaitReceived waits until the receiver accepted n distinct events and
+// returns their changes, checking each signature.
+func relWaitReceived(t *testing.T, rcv *receiver, n int) []relChange {
 	t.Helper()
-	if want := sign(d); d.signature != want {
-		t.Errorf("event %s: webhook-signature %q, want %q", d.id, d.signature, want)
+	deadline := time.After(60 * time.Second)
+	for len(rcv.delivered()) < n {
+		select {
+		case <-rcv.notify:
+		case <-deadline:
+			t.Fatalf("the receiver got %d of %d events in 60s", len(rcv.delivered()), n)
+		}
 	}
-	if !strings.HasPrefix(d.id, "evt_") {
-		t.Errorf("webhook-id %q does not start with evt_", d.id)
+	var got []relChange
+	for _, d := range rcv.delivered() {
+		verifySignature(t, d)
+		c, err := relDecode(d.body)
+		if err != nil {
+			t.Fatalf("webhook %s: %v in %s", d.id, err, d.body)
+		}
+		got = append(got, c)
 	}
+	return got
 }
 
 // relChange is one item change as a webhook carries it: its type, key,
@@ -350,12 +359,11 @@ func relSnapshot(t *testing.T, in *instance, job string) map[string]string {
 	return out
 }
 
-// sortedKeys lists a map's keys in order, for messages.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// relCheckSnapshot checks that the items job's snapshot is the source's
+// data; prefix starts the message.
+func relCheckSnapshot(t *testing.T, in *instance, src *faultSource, prefix string) {
+	t.Helper()
+	if snap := relSnapshot(t, in, "items"); !maps.Equal(snap, src.data()) {
+		t.Errorf("%sthe snapshot is not the source's data:%s", prefix, dataDiff(snap, src.data()))
 	}
-	slices.Sort(keys)
-	return keys
 }

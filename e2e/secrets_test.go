@@ -157,18 +157,16 @@ func leakyReceiver(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// secretsConfig writes a configuration that uses every kind of secret,
-// inline, from ${VAR} and from *_file, and returns its path.
-func secretsConfig(t *testing.T, src, rcv string) string {
+// secretsInstance configures an instance that uses every kind of secret,
+// inline, from ${VAR} and from *_file.
+func secretsInstance(t *testing.T, src, rcv string) *instance {
 	dir := t.TempDir()
 	files := map[string]string{
 		"admin-token": adminToken, "hook-secret": hookSecret, "bearer-token": bearerToken,
 		"basic-password": basicPassword, "client-secret": clientSecret,
 	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(dir, name), content+"\n")
 	}
 	srcHost, rcvHost := strings.TrimPrefix(src, "http://"), strings.TrimPrefix(rcv, "http://")
 	cfg := fmt.Sprintf(`server:
@@ -243,21 +241,7 @@ jobs:
 `, filepath.Join(dir, "data"), srcHost, rcvHost, hookPass, hookPath, hookQuery, hookSecret2, hookHeader,
 		gonePass, goneQuery, githubSecret, githubKey, srcUser, srcPass, queryToken, queryAPIKey, requestHeader,
 		deniedSecret, timeoutPass, queryAccess, requestAuth)
-	path := filepath.Join(dir, "pollhook.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// logLine is one line of pollhook's JSON log.
-type logLine map[string]any
-
-func (l logLine) str(key string) string {
-	if v, ok := l[key]; ok {
-		return fmt.Sprint(v)
-	}
-	return ""
+	return writeInstance(t, dir, cfg)
 }
 
 // parseLog reads pollhook's JSON log; every line must be JSON, since
@@ -313,13 +297,7 @@ var failuresWanted = []failureWanted{
 
 // missingFailures lists the wanted failure lines log does not have yet.
 func missingFailures(log string) []string {
-	var lines []logLine
-	for _, line := range strings.Split(log, "\n") {
-		var l logLine
-		if json.Unmarshal([]byte(line), &l) == nil {
-			lines = append(lines, l)
-		}
-	}
+	lines := logLines(log)
 	var missing []string
 	for _, f := range failuresWanted {
 		if !slices.ContainsFunc(lines, f.matches) {
@@ -387,29 +365,17 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string) {
 // attempt and reason, no secret may appear in stdout, stderr, /metrics,
 // the admin API, or the output of the CLI commands.
 func TestSecretsStayOut(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary")
-	}
+	skipShort(t)
 	src, rcv := leakySource(t), leakyReceiver(t)
-	cfg := secretsConfig(t, src.URL, rcv.URL)
+	in := secretsInstance(t, src.URL, rcv.URL)
+	cfg := in.config
 	env := []string{"E2E_API_KEY=" + apiKey, "E2E_GONE_SECRET=" + goneSecret}
 
 	cmd := exec.Command(binary, "run", "--config", cfg, "--log-level", "debug")
 	cmd.Env = append(os.Environ(), env...)
 	stdout := &syncWriter{}
-	p := &proc{cmd: cmd, stderr: &syncWriter{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = stdout, p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	in := &instance{t: t, config: cfg}
+	cmd.Stdout = stdout
+	p := startProc(t, cmd, nil)
 	in.waitReady(p)
 
 	if !waitUntil(30*time.Second, nil, func() bool { return len(missingFailures(p.stderr.String())) == 0 }) {
@@ -515,8 +481,6 @@ jobs:
     request: {url: "%[1]s"}
     destinations: [hook]
 `, bad.String(), invalidPass)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, cfg)
 	return path
 }

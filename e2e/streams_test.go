@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,39 +36,21 @@ const (
 // strmConfig is a configuration with streams: the orders job, a users job
 // whose source never changes, and a stream token for dashJobs.
 func strmConfig(dir, orders, users, rcv, dashJobs string) string {
-	return fmt.Sprintf(`server:
-  listen: "127.0.0.1:0"
-  admin_token: %s
-store:
-  path: %s
-destinations:
-  receiver:
-    url: %s/hook
-    secret: ${E2E_SECRET}
-    retry: {initial_interval: 100ms, max_interval: 400ms, max_attempts: 1000, max_age: 1h}
-streams:
+	return ordersConfig{dir: dir, src: orders, rcv: rcv,
+		server: "  admin_token: " + strmAdminToken + "\n",
+		sections: `streams:
   heartbeat: 1h
   tokens:
-    - token: %s
-      jobs: %s
-jobs:
-  - name: orders
+    - token: ` + strmDashToken + `
+      jobs: ` + dashJobs + "\n",
+		jobs: `  - name: users
     schedule: "@every 1s"
-    request:
-      url: %s/api/orders?token=s3cr3t-query
-      timeout: 5s
+    request: {url: "` + users + `/api/users"}
     items: data.orders
     key: id
     ignore: [updated_at]
     destinations: [receiver]
-  - name: users
-    schedule: "@every 1s"
-    request: {url: "%s/api/users"}
-    items: data.orders
-    key: id
-    ignore: [updated_at]
-    destinations: [receiver]
-`, strmAdminToken, filepath.Join(dir, "data"), rcv, strmDashToken, dashJobs, orders, users)
+`}.String()
 }
 
 // strmMsg is one message of a stream: an SSE event, or a WebSocket text
@@ -287,19 +267,13 @@ func strmSubscribed(t *testing.T, in *instance, transport string, n int) {
 }
 
 func TestStreamsEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end test builds and runs the binary")
-	}
+	skipShort(t)
 	src, users := newSource(), newSource()
-	srcSrv, usersSrv := httptest.NewServer(src), httptest.NewServer(users)
-	defer srcSrv.Close()
-	defer usersSrv.Close()
+	srcURL, usersURL := serve(t, src), serve(t, users)
 	rcv := newReceiver()
-	rcvSrv := httptest.NewServer(rcv)
-	defer rcvSrv.Close()
+	rcvURL := serve(t, rcv)
 	dir := t.TempDir()
-	in := &instance{t: t, config: filepath.Join(dir, "pollhook.yaml")}
-	writeFile(t, in.config, strmConfig(dir, srcSrv.URL, usersSrv.URL, rcvSrv.URL, "[orders, users]"))
+	in := writeInstance(t, dir, strmConfig(dir, srcURL, usersURL, rcvURL, "[orders, users]"))
 
 	p := in.start()
 	src.waitPolls(t, 2) // baselines committed: no events
@@ -313,17 +287,9 @@ func TestStreamsEndToEnd(t *testing.T) {
 	w := strmWS(t, in, "ws admin", "?job=orders", strmAdminToken, `{}`)
 	strmSubscribed(t, in, "ws", 1)
 
-	src.edit(func(o map[int]map[string]any) {
-		o[1002]["customer"] = map[string]any{"name": "c1002", "tier": "gold"}
-		o[1004] = map[string]any{"id": 1004, "status": "open", "customer": map[string]any{"name": "c1004", "tier": "standard"}}
-		delete(o, 1001)
-	})
+	want := firstChanges(src)
 	got := rcv.waitDelivered(t, 3)
-	checkEvents(t, got, []event{
-		{"item.updated", `{"job":"orders","key":"1002","before":` + order(1002, "open", "standard") + `,"after":` + order(1002, "open", "gold") + `,"patch":[{"op":"replace","path":"/customer/tier","value":"gold"}],"merge_patch":{"customer":{"tier":"gold"}}}`},
-		{"item.created", `{"job":"orders","key":"1004","after":` + order(1004, "open", "standard") + `}`},
-		{"item.deleted", `{"job":"orders","key":"1001","before":` + order(1001, "open", "standard") + `}`},
-	})
+	checkEvents(t, got, want)
 	a.expect(false, got, "1002", "1004", "1001")
 	b.expect(false, got, "1002", "1004", "1001")
 	w.expect(true, got, "1002", "1004", "1001")
@@ -332,9 +298,7 @@ func TestStreamsEndToEnd(t *testing.T) {
 	a.stop()
 	src.edit(func(o map[int]map[string]any) { o[1004]["status"] = "paid" })
 	got = rcv.waitDelivered(t, 4)
-	checkEvents(t, got[3:], []event{
-		{"item.updated", `{"job":"orders","key":"1004","before":` + order(1004, "open", "standard") + `,"after":` + order(1004, "paid", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"paid"}],"merge_patch":{"status":"paid"}}`},
-	})
+	checkEvents(t, got[3:], []event{statusChanged(1004, "open", "paid")})
 	b.expect(false, got[3:], "1004")
 	w.expect(true, got[3:], "1004")
 
@@ -363,9 +327,7 @@ func TestStreamsEndToEnd(t *testing.T) {
 	src.edit(func(o map[int]map[string]any) { o[1003]["status"] = "shipped" })
 	p = in.start()
 	got = rcv.waitDelivered(t, 5)
-	checkEvents(t, got[4:], []event{
-		{"item.updated", `{"job":"orders","key":"1003","before":` + order(1003, "open", "standard") + `,"after":` + order(1003, "shipped", "standard") + `,"patch":[{"op":"replace","path":"/status","value":"shipped"}],"merge_patch":{"status":"shipped"}}`},
-	})
+	checkEvents(t, got[4:], []event{statusChanged(1003, "open", "shipped")})
 	a = strmSSE(t, in, "sse admin, resumed", "?job=orders", strmAdminToken, map[string]string{"Last-Event-ID": got[2].id})
 	a.expect(false, got[3:5], "1004", "1003")
 	b = strmSSE(t, in, "sse token, resumed", "?job=orders&access_token="+strmDashToken+"&last_event_id="+got[3].id, "", nil)
@@ -377,7 +339,7 @@ func TestStreamsEndToEnd(t *testing.T) {
 
 	// 4. A reload that takes orders away from the stream token drops its
 	// clients as revoked; the admin clients stay and get what follows.
-	writeFile(t, in.config, strmConfig(dir, srcSrv.URL, usersSrv.URL, rcvSrv.URL, "[users]"))
+	writeFile(t, in.config, strmConfig(dir, srcURL, usersURL, rcvURL, "[users]"))
 	sendSignal(t, p, syscall.SIGHUP)
 	const revoked = "access revoked: the configuration no longer lets this token read job orders"
 	b.expectEndSSE("revoked", revoked)
@@ -388,13 +350,9 @@ func TestStreamsEndToEnd(t *testing.T) {
 		t.Errorf("stream token after the reload: %d %s, want 403 %s", status, body, want)
 	}
 
-	src.edit(func(o map[int]map[string]any) {
-		o[1005] = map[string]any{"id": 1005, "status": "open", "customer": map[string]any{"name": "c1005", "tier": "standard"}}
-	})
+	src.edit(func(o map[int]map[string]any) { o[1005] = openOrder(1005) })
 	got = rcv.waitDelivered(t, 6)
-	checkEvents(t, got[5:], []event{
-		{"item.created", `{"job":"orders","key":"1005","after":` + order(1005, "open", "standard") + `}`},
-	})
+	checkEvents(t, got[5:], []event{orderCreated("orders", 1005)})
 	a.expect(false, got[5:], "1005")
 	w.expect(true, got[5:], "1005")
 	strmMetrics(t, in, []string{
@@ -425,13 +383,7 @@ func strmMetrics(t *testing.T, in *instance, lines []string) {
 	t.Helper()
 	var missing []string
 	waitUntil(strmWait, nil, func() bool {
-		body := scrape(in)
-		missing = missing[:0]
-		for _, l := range lines {
-			if !strings.Contains(body, "\n"+l+"\n") {
-				missing = append(missing, l)
-			}
-		}
+		missing = missingSamples(scrape(in), lines)
 		return len(missing) == 0
 	})
 	if len(missing) > 0 {
@@ -443,14 +395,5 @@ func strmMetrics(t *testing.T, in *instance, lines []string) {
 // a refusal.
 func strmRefused(t *testing.T, in *instance, query string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + in.admin + "/api/v1/stream" + query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
+	return fetch(t, http.MethodGet, "http://"+in.admin+"/api/v1/stream"+query)
 }
