@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash"
 	"io"
-	"sync"
 )
 
 // Reading a body as it is parsed.
@@ -39,7 +38,9 @@ const (
 // source is the part of a body not read yet, with what has been read of it:
 // its length and its SHA-256, which the next poll's "unchanged?" check
 // compares. Beyond parallelHashSize bytes the hash is computed on another
-// goroutine (see sideHash) while the parser goes on.
+// goroutine (see sideHash) while the parser goes on: it takes about as long
+// as the walk, so the two run side by side, and the comparison after the
+// walk runs while the hash finishes.
 type source struct {
 	r    io.Reader
 	n    int   // bytes read so far
@@ -52,8 +53,7 @@ type source struct {
 
 func newSource(r io.Reader) *source { return &source{r: r, h: sha256.New()} }
 
-// hash adds b, just read, to the body's hash. Once the side hasher runs,
-// b must stay as it is until settle returns.
+// hash adds b, just read, to the body's hash.
 func (s *source) hash(b []byte) {
 	switch {
 	case s.side != nil:
@@ -63,13 +63,6 @@ func (s *source) hash(b []byte) {
 		s.side.add(b)
 	default:
 		s.h.Write(b)
-	}
-}
-
-// settle waits until every byte read has been hashed.
-func (s *source) settle() {
-	if s.side != nil {
-		s.side.settle()
 	}
 }
 
@@ -88,34 +81,60 @@ func (s *source) stop() {
 	}
 }
 
-// sideHash hashes what the parser hands it on a goroutine of its own.
+// sideHash hashes what the parser hands it on a goroutine of its own. It
+// hashes copies, so that the window may be compacted under it, and may fall
+// behind the parser by up to hashChunks chunks of hashChunk bytes: the
+// parser waits only when it is that far ahead.
 type sideHash struct {
-	ch      chan []byte
-	pending sync.WaitGroup // slices handed over and not hashed yet
-	done    chan struct{}
+	full chan []byte // chunks to hash, in order
+	free chan []byte // chunks hashed, to fill again (nil: not allocated yet)
+	cur  []byte      // the chunk being filled
+	done chan struct{}
 }
 
+const (
+	hashChunk  = 128 << 10
+	hashChunks = 8
+)
+
 func newSideHash(h hash.Hash) *sideHash {
-	s := &sideHash{ch: make(chan []byte, 64), done: make(chan struct{})}
+	s := &sideHash{full: make(chan []byte, hashChunks), free: make(chan []byte, hashChunks), done: make(chan struct{})}
+	for range hashChunks {
+		s.free <- nil
+	}
 	go func() {
 		defer close(s.done)
-		for b := range s.ch {
+		for b := range s.full {
 			h.Write(b)
-			s.pending.Done()
+			s.free <- b[:0]
 		}
 	}()
 	return s
 }
 
 func (s *sideHash) add(b []byte) {
-	s.pending.Add(1)
-	s.ch <- b
+	for len(b) > 0 {
+		if s.cur == nil {
+			if s.cur = <-s.free; s.cur == nil {
+				s.cur = make([]byte, 0, hashChunk)
+			}
+		}
+		n := copy(s.cur[len(s.cur):cap(s.cur)], b)
+		s.cur, b = s.cur[:len(s.cur)+n], b[n:]
+		if len(s.cur) == cap(s.cur) {
+			s.full <- s.cur
+			s.cur = nil
+		}
+	}
 }
 
-func (s *sideHash) settle() { s.pending.Wait() }
-
+// stop hashes what is left and waits until every byte handed over is.
 func (s *sideHash) stop() {
-	close(s.ch)
+	if len(s.cur) > 0 {
+		s.full <- s.cur
+	}
+	s.cur = nil
+	close(s.full)
 	<-s.done
 }
 
@@ -130,8 +149,6 @@ func (c *canonicalizer) fill(n int) bool {
 			return false
 		}
 		if cap(c.src)-len(c.src) < minRead {
-			// The bytes being read are hashed from the old buffer,
-			// which stays as it is: only compact writes over bytes.
 			grown := make([]byte, len(c.src), max(2*cap(c.src), n+minRead))
 			copy(grown, c.src)
 			c.src = grown
@@ -178,7 +195,6 @@ func (c *canonicalizer) compact() {
 	if c.in == nil || c.pos < compactAt || c.pos < cap(c.src)/2 {
 		return
 	}
-	c.in.settle()
 	n := copy(c.src, c.src[c.pos:])
 	c.src = c.src[:n]
 	c.base += c.pos
@@ -221,9 +237,30 @@ func (d *Differ) DiffStream(prev *State, body io.Reader, size int64) (_ *Result,
 	if err := w.run(); err != nil {
 		return nil, err
 	}
-	sum := in.sum()
-	if old.body == sum {
-		return d.unchanged(old, sum), nil
+	// The hash of a large body finishes on the side while the items are
+	// compared, unless the body looks like the last one: every element
+	// the item it was, in order, and the same length. Then it probably is
+	// the very same body, which takes no comparison once the hash says so.
+	if w.bodyLen == old.bodyLen && w.sameItems() {
+		if sum := in.sum(); old.body == sum {
+			return d.unchanged(old, sum), nil
+		}
 	}
-	return d.finish(d.compareItems(prev, old, w, func() [32]byte { return sum }))
+	// The very same bytes are the same items in order, so the check above
+	// saw every body that is unchanged.
+	return d.finish(d.compareItems(prev, old, w, in.sum))
+}
+
+// sameItems reports whether the walker found exactly the items of the
+// state it compared with, each recognised by its raw bytes, in order.
+func (w *walker) sameItems() bool {
+	if len(w.items) != len(w.prev.items) {
+		return false
+	}
+	for j := range w.items {
+		if w.items[j].prev != int32(j) {
+			return false
+		}
+	}
+	return true
 }
