@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -320,12 +321,57 @@ func renderStream(d *doc, in *inputs) {
 	if !section(d, in, "SSE streams at scale", in.Stream, goCmd(nil, in.Plan.Stream)) {
 		return
 	}
+	if rows := streamSummary(in.Stream.Value); rows != nil {
+		d.p("cmd/pollhook-streamload runs the built binary with a `streams:` section and no other load, opens SSE " +
+			"clients on 127.0.0.1, changes a fake source so that pollhook commits a known set of events, and checks " +
+			"that every client receives every event id once, in order, with the data of the webhook body.")
+		d.table([]string{"figure", "value"}, rows)
+		return
+	}
 	d.p("The figures of cmd/pollhook-streamload's JSON report, as it printed them.")
 	var rows [][]string
 	for _, kv := range in.Stream.Value {
 		rows = append(rows, []string{"`" + kv.Key + "`", kv.Value})
 	}
 	d.table([]string{"figure", "value"}, rows)
+}
+
+// streamSummary words the figures of pollhook-streamload's JSON report
+// that the issue asks for, or returns nil when the report lacks them.
+func streamSummary(kvs []keyValue) [][]string {
+	v := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		v[kv.Key] = kv.Value
+	}
+	num := func(k string) (float64, bool) {
+		f, err := strconv.ParseFloat(v[k], 64)
+		return f, err == nil
+	}
+	need := []string{"load.clients", "load.events_per_s", "load.duration_s", "expected_per_client", "received",
+		"clients.complete", "clients.dropped", "missed", "duplicates", "out_of_order",
+		"latency_stamp_ms.p50", "latency_stamp_ms.p99", "latency_poll_ms.p50", "latency_poll_ms.p99",
+		"latency_change_ms.p50", "latency_change_ms.p99", "pollhook.cpu_cores", "pollhook.cpu_s",
+		"pollhook.idle_rss_mb", "pollhook.open_rss_mb", "pollhook.peak_rss_mb", "tool_cpu_cores"}
+	f := make(map[string]float64, len(need))
+	for _, k := range need {
+		x, ok := num(k)
+		if !ok {
+			return nil
+		}
+		f[k] = x
+	}
+	ms := func(k string) string { return fmtMs(f[k]) }
+	return [][]string{
+		{"clients", fmt.Sprintf("%s SSE clients: %s received everything, %s dropped", fmtCount(f["load.clients"]), fmtCount(f["clients.complete"]), fmtCount(f["clients.dropped"]))},
+		{"events", fmt.Sprintf("%s/s for %s s, %s per client, %s received in all", fmtCount(f["load.events_per_s"]), fmtCount(f["load.duration_s"]), fmtCount(f["expected_per_client"]), fmtCount(f["received"]))},
+		{"missed / duplicated / out of order", fmt.Sprintf("%s / %s / %s", fmtCount(f["missed"]), fmtCount(f["duplicates"]), fmtCount(f["out_of_order"]))},
+		{"latency, commit (envelope timestamp) → client", fmt.Sprintf("p50 %s, p99 %s", ms("latency_stamp_ms.p50"), ms("latency_stamp_ms.p99"))},
+		{"latency, poll that saw the change → client", fmt.Sprintf("p50 %s, p99 %s", ms("latency_poll_ms.p50"), ms("latency_poll_ms.p99"))},
+		{"latency, source change → client (includes waiting for the next 1 s poll)", fmt.Sprintf("p50 %s, p99 %s", ms("latency_change_ms.p50"), ms("latency_change_ms.p99"))},
+		{"pollhook CPU", fmt.Sprintf("%.2f cores (%.1f CPU-s)", f["pollhook.cpu_cores"], f["pollhook.cpu_s"])},
+		{"pollhook RSS", fmt.Sprintf("idle %s, with the streams open %s, peak (VmHWM) %s", fmtMB(f["pollhook.idle_rss_mb"]), fmtMB(f["pollhook.open_rss_mb"]), fmtMB(f["pollhook.peak_rss_mb"]))},
+		{"the clients' own CPU (the tool)", fmt.Sprintf("%.2f cores", f["tool_cpu_cores"])},
+	}
 }
 
 // benchVal formats the median of unit over name's runs, "-" without one.

@@ -186,3 +186,37 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamSummary pins how the streams section words the figures of
+// pollhook-streamload's report, and that a report without them is shown
+// as it came.
+func TestStreamSummary(t *testing.T) {
+	kvs := []keyValue{
+		{"load.clients", "1000"}, {"load.events_per_s", "100"}, {"load.duration_s", "60"},
+		{"expected_per_client", "6000"}, {"received", "6000000"}, {"clients.complete", "1000"},
+		{"clients.dropped", "0"}, {"missed", "0"}, {"duplicates", "0"}, {"out_of_order", "0"},
+		{"latency_stamp_ms.p50", "76.287"}, {"latency_stamp_ms.p99", "191.487"},
+		{"latency_poll_ms.p50", "115.199"}, {"latency_poll_ms.p99", "218.111"},
+		{"latency_change_ms.p50", "618.495"}, {"latency_change_ms.p99", "1138.687"},
+		{"pollhook.cpu_cores", "0.191"}, {"pollhook.cpu_s", "11.51"},
+		{"pollhook.idle_rss_mb", "20.336"}, {"pollhook.open_rss_mb", "45.711"}, {"pollhook.peak_rss_mb", "89.297"},
+		{"tool_cpu_cores", "0.184"},
+	}
+	want := [][]string{
+		{"clients", "1,000 SSE clients: 1,000 received everything, 0 dropped"},
+		{"events", "100/s for 60 s, 6,000 per client, 6,000,000 received in all"},
+		{"missed / duplicated / out of order", "0 / 0 / 0"},
+		{"latency, commit (envelope timestamp) → client", "p50 76 ms, p99 191 ms"},
+		{"latency, poll that saw the change → client", "p50 115 ms, p99 218 ms"},
+		{"latency, source change → client (includes waiting for the next 1 s poll)", "p50 618 ms, p99 1139 ms"},
+		{"pollhook CPU", "0.19 cores (11.5 CPU-s)"},
+		{"pollhook RSS", "idle 20 MB, with the streams open 46 MB, peak (VmHWM) 89 MB"},
+		{"the clients' own CPU (the tool)", "0.18 cores"},
+	}
+	if got := streamSummary(kvs); !reflect.DeepEqual(got, want) {
+		t.Errorf("streamSummary =\n%q\nwant\n%q", got, want)
+	}
+	if got := streamSummary(kvs[1:]); got != nil {
+		t.Errorf("streamSummary without load.clients = %q, want nil", got)
+	}
+}
