@@ -84,6 +84,7 @@ type inputs struct {
 	Plan    plan
 	Machine machine
 	Diff    measured[benchRuns]
+	DiffDoc measured[benchRuns]
 	P2C     measured[benchRuns]
 	Deliver measured[benchRuns]
 	Load    measured[loadResult]
@@ -147,6 +148,7 @@ func render(in *inputs) string {
 		{"Go", m.Go}, {"date", m.Date.UTC().Format("2006-01-02 15:04 UTC")}, {"commit", m.Commit},
 	})
 	renderDiff(&d, in)
+	renderDiffDoc(&d, in)
 	renderP2C(&d, in)
 	renderLoad(&d, in)
 	renderDeliver(&d, in)
@@ -177,6 +179,32 @@ func renderDiff(d *doc, in *inputs) {
 		}
 	}
 	d.table([]string{"case", "time/op", "CPU/op", "MB/s", "memory/op", "allocs/op"}, rows)
+}
+
+func renderDiffDoc(d *doc, in *inputs) {
+	if !section(d, in, "Document mode and XML (differ)", in.DiffDoc, goCmd(nil, in.Plan.DiffDoc)) {
+		return
+	}
+	d.p("One changed poll through `DiffResponse`, as the daemon calls it (`BenchmarkDiffResponse` in " +
+		"differ/response_bench_test.go), in the modes the section above leaves out, with its orders and its edits " +
+		"(1%% updated, 0.5%% created, 0.5%% deleted): `document mode, JSON` compares the whole JSON document, one change; " +
+		"`items mode, XML` the orders written as XML, read into JSON and keyed by `@id`, one change per edit. MB/s is of the new body.")
+	d.table([]string{"case", "time/op", "CPU/op", "MB/s", "memory/op", "allocs/op"}, diffDocRows(in.DiffDoc.Value))
+}
+
+// diffDocRows are the rows of the document mode and XML table: the
+// medians of BenchmarkDiffResponse's cases, "-" where one did not run.
+func diffDocRows(b benchRuns) [][]string {
+	var rows [][]string
+	for _, n := range p2cSizes {
+		for _, v := range []struct{ sub, label string }{{"document/json", "document mode, JSON"}, {"items/xml", "items mode, XML"}} {
+			name := fmt.Sprintf("BenchmarkDiffResponse/items=%d/%s", n, v.sub)
+			rows = append(rows, []string{fmt.Sprintf("%s items, %s", thousands(n), v.label),
+				benchVal(b, name, "ns/op", fmtNs), benchVal(b, name, "cpu-ns/op", fmtNs), benchVal(b, name, "MB/s", fmtF0),
+				benchVal(b, name, "B/op", fmtBytes), benchVal(b, name, "allocs/op", fmtCount)})
+		}
+	}
+	return rows
 }
 
 func renderP2C(d *doc, in *inputs) {

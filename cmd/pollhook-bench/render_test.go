@@ -29,10 +29,34 @@ PASS
 ok  	github.com/pollhook/pollhook/differ	30.1s
 `
 
+// fixedDiffDocBench is BenchmarkDiffResponse's output as the plan's
+// command prints it: three runs of one case (an odd median), two of
+// another (the mean of the middle two), one of the others.
+const fixedDiffDocBench = `goos: linux
+goarch: amd64
+pkg: github.com/pollhook/pollhook/differ
+cpu: AMD EPYC
+BenchmarkDiffResponse/items=1000/document/json-2         	     301	   3756527 ns/op	  57.88 MB/s	   3807667 cpu-ns/op	 1590696 B/op	     126 allocs/op
+BenchmarkDiffResponse/items=1000/document/json-2         	     290	   3900000 ns/op	  55.75 MB/s	   3950000 cpu-ns/op	 1590700 B/op	     126 allocs/op
+BenchmarkDiffResponse/items=1000/document/json-2         	     310	   3700000 ns/op	  58.76 MB/s	   3720000 cpu-ns/op	 1590690 B/op	     126 allocs/op
+BenchmarkDiffResponse/items=1000/items/xml-2             	      66	  17868332 ns/op	  16.09 MB/s	  18685333 cpu-ns/op	 2268352 B/op	   66238 allocs/op
+BenchmarkDiffResponse/items=10000/document/json-2        	      18	  63943700 ns/op	  34.16 MB/s	  72272667 cpu-ns/op	16652341 B/op	     245 allocs/op
+BenchmarkDiffResponse/items=10000/items/xml-2            	       6	 200338837 ns/op	  14.40 MB/s	 191370333 cpu-ns/op	22963770 B/op	  661339 allocs/op
+BenchmarkDiffResponse/items=100000/document/json-2       	       2	 510545034 ns/op	  42.99 MB/s	 536656000 cpu-ns/op	173781957 B/op	    1007 allocs/op
+BenchmarkDiffResponse/items=100000/items/xml-2           	       1	1362908677 ns/op	  21.24 MB/s	1279668667 cpu-ns/op	231934389 B/op	 6612149 allocs/op
+BenchmarkDiffResponse/items=100000/items/xml-2           	       1	1601091323 ns/op	  18.08 MB/s	1500331333 cpu-ns/op	231934411 B/op	 6612151 allocs/op
+PASS
+ok  	github.com/pollhook/pollhook/differ	31.4s
+`
+
 func fixedInputs(t *testing.T) *inputs {
 	t.Helper()
 	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	diff, err := parseBench(strings.NewReader(fixedBench))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffDoc, err := parseBench(strings.NewReader(fixedDiffDocBench))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +80,7 @@ BenchmarkDeliver/jobs=4,dest=1-2  20000  128000 ns/op  7800 events/s`))
 		Machine: machine{CPUModel: "AMD EPYC 7B13", Cores: 2, RAMGiB: 23.4, OS: "Debian GNU/Linux 12 (bookworm), Linux 6.1.0",
 			Go: "go1.26.8", Date: at, Commit: "db80615abcde"},
 		Diff:    measured[benchRuns]{At: at, Value: diff},
+		DiffDoc: measured[benchRuns]{At: at.Add(time.Minute), Value: diffDoc},
 		P2C:     measured[benchRuns]{At: at.Add(2 * time.Minute), Value: p2c},
 		Deliver: measured[benchRuns]{At: at.Add(6 * time.Minute), Value: deliver},
 		Load: measured[loadResult]{At: at.Add(4 * time.Minute), Value: loadResult{
@@ -137,6 +162,38 @@ func TestParseBench(t *testing.T) {
 	}
 	if _, ok := b.median("BenchmarkDiff/items=1000/all", "events/s"); ok {
 		t.Error("median of a unit never reported: want none")
+	}
+}
+
+// TestDiffDocRows pins the document mode and XML table: names with a
+// slash in the case parsed whole, medians over runs, and "-" for a case
+// that did not run.
+func TestDiffDocRows(t *testing.T) {
+	b, err := parseBench(strings.NewReader(fixedDiffDocBench))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 6 || len(b["BenchmarkDiffResponse/items=1000/document/json"]) != 3 || len(b["BenchmarkDiffResponse/items=100000/items/xml"]) != 2 {
+		t.Fatalf("parsed %d benchmarks: %v", len(b), b)
+	}
+	if got := b["BenchmarkDiffResponse/items=100000/items/xml"][1]; !reflect.DeepEqual(got, map[string]float64{
+		"ns/op": 1601091323, "MB/s": 18.08, "cpu-ns/op": 1500331333, "B/op": 231934411, "allocs/op": 6612151}) {
+		t.Errorf("100000/items/xml, second run = %v", got)
+	}
+	want := [][]string{
+		{"1,000 items, document mode, JSON", "3.76 ms", "3.81 ms", "58", "1.6 MB", "126"},
+		{"1,000 items, items mode, XML", "17.9 ms", "18.7 ms", "16", "2.3 MB", "66,238"},
+		{"10,000 items, document mode, JSON", "63.9 ms", "72.3 ms", "34", "16.7 MB", "245"},
+		{"10,000 items, items mode, XML", "200 ms", "191 ms", "14", "23.0 MB", "661,339"},
+		{"100,000 items, document mode, JSON", "511 ms", "537 ms", "43", "173.8 MB", "1,007"},
+		{"100,000 items, items mode, XML", "1.48 s", "1.39 s", "20", "231.9 MB", "6,612,150"},
+	}
+	if got := diffDocRows(b); !reflect.DeepEqual(got, want) {
+		t.Errorf("diffDocRows =\n%q\nwant\n%q", got, want)
+	}
+	delete(b, "BenchmarkDiffResponse/items=10000/items/xml")
+	if got, want := diffDocRows(b)[3], []string{"10,000 items, items mode, XML", "-", "-", "-", "-", "-"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("row of a case that did not run = %q, want %q", got, want)
 	}
 }
 

@@ -202,6 +202,13 @@ func (r *runner) measureAll(ctx context.Context, in *inputs) {
 		in.Diff.Value = b
 	}
 
+	in.DiffDoc.At = time.Now()
+	if b, err := r.goBench(ctx, p.DiffDoc); err != nil {
+		in.DiffDoc.Err = errText(err)
+	} else {
+		in.DiffDoc.Value = b
+	}
+
 	in.P2C.At = time.Now()
 	in.P2C.Value = benchRuns{}
 	for _, n := range p2cSizes {
