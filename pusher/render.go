@@ -73,7 +73,7 @@ func (d *destination) render(events []store.Event) (payload, error) {
 		p.body, err = renderJSONBatch(events)
 	default:
 		p.contentType = mediaJSON
-		p.body, err = renderJSON(events[0])
+		p.body, err = JSONEnvelope(events[0])
 	}
 	if err != nil {
 		// The id still names the request, for the dead letter.
@@ -92,10 +92,11 @@ func batchID(events []store.Event) string {
 	return "batch_" + events[0].ID + "_" + strconv.FormatUint(events[len(events)-1].Seq, 10)
 }
 
-// renderJSON builds the Standard Webhooks payload envelope
-// {"type":…,"timestamp":…,"data":…} with its keys in that order. The data
-// is compacted but otherwise passed through as stored (no HTML escaping).
-func renderJSON(ev store.Event) ([]byte, error) {
+// JSONEnvelope is the body of ev's webhook in format json: the Standard
+// Webhooks payload envelope {"type":…,"timestamp":…,"data":…} with its
+// keys in that order. The data is compacted but otherwise passed through
+// as stored (no HTML escaping). Event streams send the same bytes.
+func JSONEnvelope(ev store.Event) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(ev.Data) + len(ev.Type) + 64)
 	if err := appendEnvelope(&b, ev, false); err != nil {

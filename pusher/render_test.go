@@ -44,7 +44,7 @@ func TestRenderJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := renderJSON(tt.ev)
+			got, err := JSONEnvelope(tt.ev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +56,7 @@ func TestRenderJSON(t *testing.T) {
 }
 
 func TestRenderJSONInvalidData(t *testing.T) {
-	_, err := renderJSON(store.Event{Type: "item.created", Data: json.RawMessage(`{"a":`)})
+	_, err := JSONEnvelope(store.Event{Type: "item.created", Data: json.RawMessage(`{"a":`)})
 	want := "render event data: unexpected end of JSON input"
 	if err == nil || err.Error() != want {
 		t.Errorf("renderJSON error = %v, want %q", err, want)

@@ -19,6 +19,10 @@ import (
 	"github.com/pollhook/pollhook/store"
 )
 
+// timestampLayout is the envelope's timestamp as webhooks carry it, for
+// the envelopes the tests expect.
+const timestampLayout = "2006-01-02T15:04:05.000Z"
+
 const (
 	adminToken = "admin-secret-token"
 	dashToken  = "dash-secret-token"

@@ -13,9 +13,7 @@
 package stream
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pollhook/pollhook/pusher"
 	"github.com/pollhook/pollhook/store"
 )
 
@@ -288,29 +287,13 @@ type frame struct {
 	env          []byte // the webhook's JSON envelope: {"type","timestamp","data"}
 }
 
-// timestampLayout is the envelope's timestamp, as webhooks carry it.
-const timestampLayout = "2006-01-02T15:04:05.000Z"
-
 // newFrame renders ev's envelope, exactly as a json-format webhook body.
 func newFrame(ev *store.Event) (*frame, error) {
-	var b bytes.Buffer
-	b.Grow(len(ev.Data) + len(ev.Type) + 64)
-	typ, err := json.Marshal(ev.Type)
+	env, err := pusher.JSONEnvelope(*ev)
 	if err != nil {
 		return nil, err
 	}
-	b.WriteString(`{"type":`)
-	b.Write(typ)
-	b.WriteString(`,"timestamp":"`)
-	b.WriteString(ev.Time.UTC().Format(timestampLayout))
-	b.WriteString(`","data":`)
-	if len(bytes.TrimSpace(ev.Data)) == 0 {
-		b.WriteString("null")
-	} else if err := json.Compact(&b, ev.Data); err != nil {
-		return nil, err
-	}
-	b.WriteByte('}')
-	return &frame{id: ev.ID, job: ev.Job, typ: ev.Type, env: b.Bytes()}, nil
+	return &frame{id: ev.ID, job: ev.Job, typ: ev.Type, env: env}, nil
 }
 
 // client is one connected subscriber.
